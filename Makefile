@@ -1,0 +1,32 @@
+# inventory: a PostgreSQL extension for stock reservations (PGXS)
+#
+#   make && sudo make install && make installcheck   -- your own server
+#   make demo                                        -- flash sale on a throwaway cluster
+#   make test                                        -- every suite on a throwaway cluster
+
+EXTENSION = inventory
+MODULE_big = inventory
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+DATA = $(wildcard sql/inventory--*.sql)
+PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-missing-field-initializers -Wno-sign-compare
+
+# pg_regress reads sql/NAME.sql and compares with expected/NAME.out
+REGRESS = setup stock reserve cart commit_release sweep
+REGRESS_OPTS = --load-extension=inventory
+# isolation specs live in specs/
+ISOLATION = last_unit cart_deadlock commit_vs_release double_commit \
+	commit_vs_sweep set_stock_vs_reserve
+ISOLATION_OPTS = --load-extension=inventory
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: demo test bench
+demo:
+	./scripts/demo.sh
+test:
+	./scripts/test.sh
+bench:
+	./scripts/bench.sh

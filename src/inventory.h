@@ -1,0 +1,32 @@
+/*-------------------------------------------------------------------------
+ *
+ * inventory.h
+ *	  Settings and argument checks shared by the inventory modules.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef INVENTORY_H
+#define INVENTORY_H
+
+#include "fmgr.h"
+#include "datatype/timestamp.h"
+#include "utils/uuid.h"
+
+/* GUCs, defined in inventory.c */
+extern int	inv_default_ttl;	/* seconds */
+extern int	inv_max_ttl;		/* seconds */
+extern int	inv_max_cart_lines;
+
+/*
+ * Argument checks: each raises 22004 for a NULL and 22023 for a bad value,
+ * naming the argument, before anything is read or written.
+ */
+extern char *inv_arg_sku(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern int64 inv_arg_int8(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern pg_uuid_t *inv_arg_uuid(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern text *inv_arg_text_or_null(FunctionCallInfo fcinfo, int argno);
+extern TimestampTz inv_expiry(FunctionCallInfo fcinfo, int argno, TimestampTz now);
+
+extern char *inv_uuid_str(const pg_uuid_t *id);
+
+#endif							/* INVENTORY_H */

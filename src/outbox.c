@@ -1,0 +1,76 @@
+/*-------------------------------------------------------------------------
+ *
+ * outbox.c
+ *	  The transactional outbox: every state change writes its event in the
+ *	  same transaction, so a relay publishes exactly what committed.
+ *
+ * Rows follow Debezium's outbox-router defaults (aggregatetype,
+ * aggregateid, type, payload).  Payloads are built by the server from the
+ * rows as they stand after the change, so they can never disagree with
+ * the tables.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "outbox.h"
+#include "spi_plans.h"
+
+static InvPlan reservation_event_plan = {
+	"INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
+	" SELECT $3, 'reservation', r.id::text, $2,"
+	"   jsonb_build_object('reservation_id', r.id, 'state', r.state,"
+	"     'owner', r.owner, 'reference', r.reference, 'reason', r.reason,"
+	"     'created_at', r.created_at, 'expires_at', r.expires_at,"
+	"     'finished_at', r.finished_at, 'at', $3,"
+	"     'lines', (SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty)"
+	"                               ORDER BY l.sku COLLATE \"C\")"
+	"                 FROM inventory.reservation_line l"
+	"                WHERE l.reservation_id = r.id))"
+	"   FROM inventory.reservation r"
+	"  WHERE r.id = ANY ($1)"
+	"  ORDER BY r.id",
+	3, {UUIDARRAYOID, TEXTOID, TIMESTAMPTZOID}
+};
+
+static InvPlan stock_event_plan = {
+	"INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
+	" SELECT $2, 'stock', s.sku, 'stock.adjusted',"
+	"   jsonb_build_object('sku', s.sku, 'delta', $3::bigint, 'on_hand', s.on_hand,"
+	"     'reserved', s.reserved, 'version', s.version, 'reason', $4::text,"
+	"     'at', $2)"
+	"   FROM inventory.stock s"
+	"  WHERE s.sku = $1",
+	4, {TEXTOID, TIMESTAMPTZOID, INT8OID, TEXTOID}
+};
+
+void
+outbox_reservation_events(Datum ids, const char *type, TimestampTz at)
+{
+	Datum		values[3];
+
+	values[0] = ids;
+	values[1] = CStringGetTextDatum(type);
+	values[2] = TimestampTzGetDatum(at);
+	inv_plan_exec(&reservation_event_plan, values, NULL, 0);
+}
+
+void
+outbox_stock_event(const char *sku, int64 delta, text *reason, TimestampTz at)
+{
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+
+	values[0] = CStringGetTextDatum(sku);
+	values[1] = TimestampTzGetDatum(at);
+	values[2] = Int64GetDatum(delta);
+	values[3] = reason ? PointerGetDatum(reason) : (Datum) 0;
+	if (reason == NULL)
+		nulls[3] = 'n';
+	if (inv_plan_exec(&stock_event_plan, values, nulls, 0) != 1)
+		elog(ERROR, "inventory: no stock row for event of SKU \"%s\"", sku);
+}

@@ -1,0 +1,20 @@
+/*-------------------------------------------------------------------------
+ *
+ * outbox.h
+ *	  Events written to inventory.outbox in the caller's transaction.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef INVENTORY_OUTBOX_H
+#define INVENTORY_OUTBOX_H
+
+#include "datatype/timestamp.h"
+
+/* One event of type "type" per reservation in ids (a uuid[]). */
+extern void outbox_reservation_events(Datum ids, const char *type, TimestampTz at);
+
+/* A stock.adjusted event describing the stock row of sku as it is now. */
+extern void outbox_stock_event(const char *sku, int64 delta, text *reason,
+							   TimestampTz at);
+
+#endif							/* INVENTORY_OUTBOX_H */

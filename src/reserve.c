@@ -1,0 +1,476 @@
+/*-------------------------------------------------------------------------
+ *
+ * reserve.c
+ *	  Taking holds: inv_reserve, inv_reserve_cart and inv_try_reserve_cart.
+ *
+ * All three are one engine over a normalized cart (cart.c):
+ *	1. an idempotency key seen before returns the same hold (replay), or
+ *	   IV006 when the request differs (other lines or owner);
+ *	2. the cart's stock rows are locked in SKU order, all of them, before
+ *	   anything is decided, so two carts never deadlock;
+ *	3. a SKU short of units first gets back the units of its overdue holds
+ *	   (holds.c: holds_reclaim), but only when that is enough, so a refusal
+ *	   writes nothing;
+ *	4. the hold, its lines, the stock and the event are written.
+ * A refusal is raised (IV001, IV002) or, for inv_try_reserve_cart,
+ * returned as a status; either way nothing has been written.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "cart.h"
+#include "errors.h"
+#include "holds.h"
+#include "inventory.h"
+#include "outbox.h"
+#include "spi_plans.h"
+
+PG_FUNCTION_INFO_V1(inv_reserve);
+PG_FUNCTION_INFO_V1(inv_reserve_cart);
+PG_FUNCTION_INFO_V1(inv_try_reserve_cart);
+
+typedef enum ReserveStatus
+{
+	RESERVE_RESERVED,
+	RESERVE_REPLAYED,
+	RESERVE_UNKNOWN_SKU,
+	RESERVE_INSUFFICIENT_STOCK
+} ReserveStatus;
+
+static const char *const reserve_status_name[] = {
+	[RESERVE_RESERVED] = "reserved",
+	[RESERVE_REPLAYED] = "replayed",
+	[RESERVE_UNKNOWN_SKU] = "unknown_sku",
+	[RESERVE_INSUFFICIENT_STOCK] = "insufficient_stock",
+};
+
+/* What a reserve came to; allocated by the caller, outside SPI memory. */
+typedef struct ReserveOutcome
+{
+	ReserveStatus status;
+	pg_uuid_t	id;				/* RESERVED, REPLAYED */
+	int			nshort;			/* UNKNOWN_SKU, INSUFFICIENT_STOCK */
+	InvLine    *short_lines;	/* the lines refused, as requested */
+	int64	   *short_available;	/* -1: unknown SKU */
+} ReserveOutcome;
+
+typedef struct ReserveRequest
+{
+	InvCart    *cart;
+	TimestampTz now;
+	TimestampTz expires;
+	text	   *key;
+	text	   *owner;
+} ReserveRequest;
+
+static InvPlan find_key_plan = {
+	"SELECT r.id,"
+	"       r.owner IS NOT DISTINCT FROM $2"
+	"   AND ARRAY(SELECT l.sku FROM inventory.reservation_line l"
+	"              WHERE l.reservation_id = r.id ORDER BY l.sku COLLATE \"C\") = $3"
+	"   AND ARRAY(SELECT l.qty FROM inventory.reservation_line l"
+	"              WHERE l.reservation_id = r.id ORDER BY l.sku COLLATE \"C\") = $4"
+	"  FROM inventory.reservation r"
+	" WHERE r.idempotency_key = $1",
+	4, {TEXTOID, TEXTOID, TEXTARRAYOID, INT8ARRAYOID}
+};
+
+static InvPlan lock_cart_stock_plan = {
+	"SELECT s.sku, s.on_hand, s.reserved FROM inventory.stock s"
+	" WHERE s.sku = ANY ($1)"
+	" ORDER BY s.sku COLLATE \"C\""
+	" FOR NO KEY UPDATE",
+	1, {TEXTARRAYOID}
+};
+
+static InvPlan insert_hold_plan = {
+	"INSERT INTO inventory.reservation (idempotency_key, owner, created_at, expires_at)"
+	" VALUES ($1, $2, $3, $4)"
+	" ON CONFLICT (idempotency_key) DO NOTHING"
+	" RETURNING id",
+	4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+};
+
+static InvPlan insert_lines_plan = {
+	"INSERT INTO inventory.reservation_line (reservation_id, sku, qty)"
+	" SELECT $1, x.sku, x.qty FROM unnest($2::text[], $3::bigint[]) AS x(sku, qty)",
+	3, {UUIDOID, TEXTARRAYOID, INT8ARRAYOID}
+};
+
+static InvPlan add_reserved_plan = {
+	"UPDATE inventory.stock s"
+	"   SET reserved = s.reserved + x.qty, version = s.version + 1, updated_at = $3"
+	"  FROM unnest($1::text[], $2::bigint[]) AS x(sku, qty)"
+	" WHERE s.sku = x.sku",
+	3, {TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID}
+};
+
+/*
+ * Look the idempotency key up.  true when it names a reservation of the
+ * same request (its id goes to *id); IV006 when it names another request.
+ */
+static bool
+find_key(const ReserveRequest *req, Datum skus, Datum qtys, pg_uuid_t *id)
+{
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	bool		isnull;
+
+	values[0] = PointerGetDatum(req->key);
+	values[1] = PointerGetDatum(req->owner);
+	if (req->owner == NULL)
+		nulls[1] = 'n';
+	values[2] = skus;
+	values[3] = qtys;
+	if (inv_plan_exec(&find_key_plan, values, nulls, 0) == 0)
+		return false;
+
+	memcpy(id, DatumGetUUIDP(inv_result(0, 1, &isnull)), sizeof(pg_uuid_t));
+	if (!DatumGetBool(inv_result(0, 2, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INV_IDEMPOTENCY_KEY_REUSED),
+				 errmsg("idempotency key \"%s\" was used for a different request",
+						text_to_cstring(req->key)),
+				 errdetail("It belongs to reservation %s, which has other lines or another owner.",
+						   inv_uuid_str(id))));
+	return true;
+}
+
+static void
+add_short(ReserveOutcome *out, const InvLine *line, int64 available)
+{
+	out->short_lines[out->nshort] = *line;
+	out->short_available[out->nshort] = available;
+	out->nshort++;
+}
+
+/*
+ * Lock the cart's stock rows and check every line.  Fills *out with the
+ * unknown SKUs or, when all are known, with the lines that do not fit;
+ * avail[i] gets the free units of line i.
+ */
+static void
+check_cart(const InvCart *cart, Datum skus, int64 *avail, ReserveOutcome *out)
+{
+	uint64		nrows;
+	uint64		row = 0;
+	bool		isnull;
+
+	nrows = inv_plan_exec(&lock_cart_stock_plan, &skus, NULL, 0);
+	out->nshort = 0;
+
+	/* both lists are in byte order of SKU: merge them */
+	for (int i = 0; i < cart->nlines; i++)
+	{
+		char	   *sku = NULL;
+		int			cmp = 1;
+
+		while (row < nrows)
+		{
+			sku = TextDatumGetCString(inv_result(row, 1, &isnull));
+			cmp = strcmp(sku, cart->lines[i].sku);
+			if (cmp >= 0)
+				break;
+			row++;
+		}
+		if (row >= nrows || cmp != 0)
+		{
+			avail[i] = -1;
+			continue;
+		}
+		avail[i] = inv_result_int8(row, 2) - inv_result_int8(row, 3);
+		row++;
+	}
+
+	for (int i = 0; i < cart->nlines; i++)
+		if (avail[i] < 0)
+			add_short(out, &cart->lines[i], -1);
+	if (out->nshort > 0)
+	{
+		out->status = RESERVE_UNKNOWN_SKU;
+		return;
+	}
+	for (int i = 0; i < cart->nlines; i++)
+		if (cart->lines[i].qty > avail[i])
+			add_short(out, &cart->lines[i], avail[i]);
+	if (out->nshort > 0)
+		out->status = RESERVE_INSUFFICIENT_STOCK;
+}
+
+static void
+reserve(const ReserveRequest *req, ReserveOutcome *out)
+{
+	InvCart    *cart = req->cart;
+	Datum		skus;
+	Datum		qtys;
+	int64	   *avail;
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	bool		isnull;
+
+	SPI_connect();
+	skus = cart_sku_array(cart);
+	qtys = cart_qty_array(cart);
+	avail = palloc(sizeof(int64) * cart->nlines);
+
+	if (req->key != NULL && find_key(req, skus, qtys, &out->id))
+	{
+		out->status = RESERVE_REPLAYED;
+		goto done;
+	}
+
+	out->status = RESERVE_RESERVED;
+	check_cart(cart, skus, avail, out);
+	if (out->status == RESERVE_UNKNOWN_SKU)
+		goto done;
+
+	if (out->status == RESERVE_INSUFFICIENT_STOCK)
+	{
+		/* Would the units of overdue holds cover every short line? */
+		bool		enough = true;
+		Datum	   *short_skus = palloc(sizeof(Datum) * out->nshort);
+		int			nshort = out->nshort;
+
+		for (int i = 0; i < nshort; i++)
+		{
+			InvLine    *line = &out->short_lines[i];
+
+			out->short_available[i] += holds_overdue_qty(line->sku, req->now);
+			if (line->qty > out->short_available[i])
+				enough = false;
+			short_skus[i] = CStringGetTextDatum(line->sku);
+		}
+		if (!enough)
+			goto done;
+
+		holds_reclaim(PointerGetDatum(construct_array(short_skus, nshort, TEXTOID,
+													  -1, false, TYPALIGN_INT)),
+					  skus, req->now);
+		/* a hold another session had locked may still stand in the way */
+		out->status = RESERVE_RESERVED;
+		check_cart(cart, skus, avail, out);
+		if (out->status != RESERVE_RESERVED)
+			goto done;
+	}
+
+	values[0] = PointerGetDatum(req->key);
+	values[1] = PointerGetDatum(req->owner);
+	values[2] = TimestampTzGetDatum(req->now);
+	values[3] = TimestampTzGetDatum(req->expires);
+	if (req->key == NULL)
+		nulls[0] = 'n';
+	if (req->owner == NULL)
+		nulls[1] = 'n';
+	if (inv_plan_exec(&insert_hold_plan, values, nulls, 0) == 0)
+	{
+		/*
+		 * A concurrent call with the same key committed after our lookup;
+		 * ON CONFLICT waited for it.  Its hold is the answer.
+		 */
+		if (!find_key(req, skus, qtys, &out->id))
+			elog(ERROR, "inventory: idempotency key conflict without a reservation");
+		out->status = RESERVE_REPLAYED;
+		goto done;
+	}
+	memcpy(&out->id, DatumGetUUIDP(inv_result(0, 1, &isnull)), sizeof(pg_uuid_t));
+
+	values[0] = UUIDPGetDatum(&out->id);
+	values[1] = skus;
+	values[2] = qtys;
+	inv_plan_exec(&insert_lines_plan, values, NULL, 0);
+
+	values[0] = skus;
+	values[1] = qtys;
+	values[2] = TimestampTzGetDatum(req->now);
+	if (inv_plan_exec(&add_reserved_plan, values, NULL, 0) != (uint64) cart->nlines)
+		elog(ERROR, "inventory: reserved stock of fewer SKUs than the cart has");
+
+	{
+		Datum		id = UUIDPGetDatum(&out->id);
+
+		outbox_reservation_events(PointerGetDatum(construct_array(&id, 1, UUIDOID,
+																  UUID_LEN, false,
+																  TYPALIGN_CHAR)),
+								  "reservation.held", req->now);
+	}
+
+done:
+	SPI_finish();
+}
+
+/* Read the arguments shared by every reserve function, from argument ttl_arg on. */
+static void
+request_init(ReserveRequest *req, FunctionCallInfo fcinfo, int ttl_arg,
+			 InvCart *cart)
+{
+	req->cart = cart;
+	req->now = GetCurrentTimestamp();
+	req->expires = inv_expiry(fcinfo, ttl_arg, req->now);
+	req->key = inv_arg_text_or_null(fcinfo, ttl_arg + 1);
+	req->owner = inv_arg_text_or_null(fcinfo, ttl_arg + 2);
+	if (req->key != NULL && VARSIZE_ANY_EXHDR(req->key) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("idempotency_key must not be empty")));
+}
+
+static ReserveOutcome *
+outcome_new(const InvCart *cart)
+{
+	ReserveOutcome *out = palloc0(sizeof(ReserveOutcome));
+
+	out->short_lines = palloc(sizeof(InvLine) * cart->nlines);
+	out->short_available = palloc(sizeof(int64) * cart->nlines);
+	return out;
+}
+
+static InvCart *
+cart_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("items must not be null")));
+	return cart_from_jsonb(PG_GETARG_JSONB_P(0));
+}
+
+/* Raise the refusal of a reserve that returns a uuid. */
+static Datum
+reserve_result(ReserveOutcome *out)
+{
+	InvLine    *first = &out->short_lines[0];
+
+	switch (out->status)
+	{
+		case RESERVE_RESERVED:
+		case RESERVE_REPLAYED:
+			break;
+		case RESERVE_UNKNOWN_SKU:
+			ereport(ERROR,
+					(errcode(ERRCODE_INV_UNKNOWN_SKU),
+					 errmsg("unknown SKU \"%s\"", first->sku),
+					 out->nshort > 1 ?
+					 errdetail("%d SKUs of the request are unknown.", out->nshort) : 0,
+					 errhint("Create a SKU with inv_set_stock().")));
+			break;
+		case RESERVE_INSUFFICIENT_STOCK:
+			ereport(ERROR,
+					(errcode(ERRCODE_INV_INSUFFICIENT_STOCK),
+					 errmsg("insufficient stock for SKU \"%s\"", first->sku),
+					 out->nshort > 1 ?
+					 errdetail("Requested " INT64_FORMAT ", available " INT64_FORMAT
+							   "; %d SKUs of the request are short.",
+							   first->qty, out->short_available[0], out->nshort) :
+					 errdetail("Requested " INT64_FORMAT ", available " INT64_FORMAT ".",
+							   first->qty, out->short_available[0])));
+			break;
+	}
+	return UUIDPGetDatum(&out->id);
+}
+
+/*
+ * inv_reserve(sku text, qty bigint, ttl interval, idempotency_key text,
+ *			   owner text) RETURNS uuid
+ */
+Datum
+inv_reserve(PG_FUNCTION_ARGS)
+{
+	char	   *sku = inv_arg_sku(fcinfo, 0, "sku");
+	int64		qty = inv_arg_int8(fcinfo, 1, "qty");
+	InvCart    *cart = cart_single(sku, qty);
+	ReserveRequest req;
+	ReserveOutcome *out = outcome_new(cart);
+
+	request_init(&req, fcinfo, 2, cart);
+	reserve(&req, out);
+	return reserve_result(out);
+}
+
+/*
+ * inv_reserve_cart(items jsonb, ttl interval, idempotency_key text,
+ *					owner text) RETURNS uuid
+ */
+Datum
+inv_reserve_cart(PG_FUNCTION_ARGS)
+{
+	InvCart    *cart = cart_arg(fcinfo);
+	ReserveRequest req;
+	ReserveOutcome *out = outcome_new(cart);
+
+	request_init(&req, fcinfo, 1, cart);
+	reserve(&req, out);
+	return reserve_result(out);
+}
+
+/* [{"sku": ..., "requested": ..., "available": ...}, ...] */
+static Datum
+shortfall_jsonb(const ReserveOutcome *out)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	for (int i = 0; i < out->nshort; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoString(&buf, "{\"sku\": ");
+		escape_json(&buf, out->short_lines[i].sku);
+		appendStringInfo(&buf, ", \"requested\": " INT64_FORMAT ", \"available\": ",
+						 out->short_lines[i].qty);
+		if (out->short_available[i] < 0)
+			appendStringInfoString(&buf, "null}");
+		else
+			appendStringInfo(&buf, INT64_FORMAT "}", out->short_available[i]);
+	}
+	appendStringInfoChar(&buf, ']');
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+}
+
+/*
+ * inv_try_reserve_cart(items jsonb, ttl interval, idempotency_key text,
+ *						owner text)
+ *	RETURNS TABLE (reservation_id uuid, status text, shortfall jsonb)
+ *
+ * A shortage is a business outcome here, returned rather than raised, so a
+ * caller can show "only 2 left" without catching errors.  Bad input still
+ * raises.
+ */
+Datum
+inv_try_reserve_cart(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	InvCart    *cart = cart_arg(fcinfo);
+	ReserveRequest req;
+	ReserveOutcome *out = outcome_new(cart);
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	request_init(&req, fcinfo, 1, cart);
+	InitMaterializedSRF(fcinfo, 0);
+	reserve(&req, out);
+
+	if (out->status == RESERVE_RESERVED || out->status == RESERVE_REPLAYED)
+	{
+		values[0] = UUIDPGetDatum(&out->id);
+		nulls[2] = true;
+	}
+	else
+	{
+		nulls[0] = true;
+		values[2] = shortfall_jsonb(out);
+	}
+	values[1] = CStringGetTextDatum(reserve_status_name[out->status]);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
+}

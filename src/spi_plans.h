@@ -1,0 +1,43 @@
+/*-------------------------------------------------------------------------
+ *
+ * spi_plans.h
+ *	  Statements prepared once per backend and kept.
+ *
+ * Each module declares its statements next to the code that runs them, as
+ * static InvPlan structs; the first execution prepares and keeps the plan.
+ * Kept plans are revalidated by the plan cache when the tables change, so
+ * DROP EXTENSION / CREATE EXTENSION in a live session needs nothing more
+ * from us: every name in the SQL carries its schema.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef INVENTORY_SPI_PLANS_H
+#define INVENTORY_SPI_PLANS_H
+
+#include "executor/spi.h"
+
+#define INV_PLAN_MAX_ARGS 8
+
+typedef struct InvPlan
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[INV_PLAN_MAX_ARGS];
+	SPIPlanPtr	plan;			/* NULL until first use */
+} InvPlan;
+
+/*
+ * Run a statement; returns SPI_processed.  nulls is NULL or has ' '/'n' per
+ * argument, as for SPI_execute_plan.  count limits the rows (0: all).
+ */
+extern uint64 inv_plan_exec(InvPlan *plan, Datum *values, const char *nulls,
+							long count);
+
+/* Fetch column "col" (1-based) of result row "row" of the last statement. */
+extern Datum inv_result(uint64 row, int col, bool *isnull);
+extern int64 inv_result_int8(uint64 row, int col);
+
+/* Column "col" of every result row, as an array of elemtype; *n gets its length. */
+extern Datum inv_result_array(int col, Oid elemtype, int *n);
+
+#endif							/* INVENTORY_SPI_PLANS_H */
