@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# make test: build, start a throwaway cluster, run every suite, and end
+# with "N passed, M failed" (non-zero exit on any failure).
+#
+#   pg_regress   sql/*.sql vs expected/*.out      one test per file
+#   isolation    specs/*.spec vs expected/*.out   one test per spec
+#   pgTAP        test/*.sql                       one test per assertion
+#   stress       scripts/stress.sh                one test per invariant
+#
+# SUITES="regress isolation pgtap stress" picks suites (default: all).
+
+source "$(dirname "$0")/lib.sh"
+
+SUITES=${SUITES:-"regress isolation pgtap stress"}
+passed=0
+failed=0
+failures=()
+
+pass() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); failures+=("$1"); }
+
+# Count pg_regress / pg_isolation_regress result lines of a log.
+count_regress() {
+	local log=$1 kind=$2 line name
+	while IFS= read -r line; do
+		name=$(sed -E 's/^(test |     )?[[:space:]]*([^ ]+) +\.\.\. .*/\2/' <<<"$line")
+		if grep -qE '\.\.\. ok' <<<"$line"; then pass; else fail "$kind $name"; fi
+	done < <(grep -E '^(test |     )?[[:space:]]*[^ ]+ +\.\.\. (ok|FAILED|failed)' "$log")
+}
+
+run_regress() {
+	local log=$INV_TMP/regress.log
+	inv_log "pg_regress"
+	make -C "$INV_ROOT" -s installcheck-regress >"$log" 2>&1 || true
+	cat "$log"
+	count_regress "$log" regress
+	[ -s "$INV_ROOT/regression.diffs" ] && head -200 "$INV_ROOT/regression.diffs"
+	grep -qE '\.\.\. ' "$log" || fail "regress (no test ran)"
+}
+
+run_isolation() {
+	local log=$INV_TMP/isolation.log
+	inv_log "isolation"
+	make -C "$INV_ROOT" -s installcheck-isolation >"$log" 2>&1 || true
+	cat "$log"
+	count_regress "$log" isolation
+	[ -s "$INV_ROOT/output_iso/regression.diffs" ] && head -200 "$INV_ROOT/output_iso/regression.diffs"
+	grep -qE '\.\.\. ' "$log" || fail "isolation (no test ran)"
+}
+
+# pgTAP: each file runs in a fresh database; every "ok"/"not ok" counts,
+# and a file whose plan does not match what ran fails as a whole.
+run_pgtap() {
+	local f out planned ran ok notok
+	inv_log "pgTAP"
+	for f in "$INV_ROOT"/test/*.sql; do
+		[ -e "$f" ] || continue
+		inv_psql -d postgres -c "DROP DATABASE IF EXISTS inventory_tap" \
+			-c "CREATE DATABASE inventory_tap"
+		inv_psql -d inventory_tap -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION inventory"
+		out=$(psql -X -A -t -v ON_ERROR_STOP=1 -d inventory_tap -f "$f" 2>&1) || true
+		echo "# $(basename "$f")"
+		echo "$out" | grep -E '^(not )?ok |^1\.\.|^#|ERROR' || true
+		ok=$(grep -cE '^ok ' <<<"$out" || true)
+		notok=$(grep -cE '^not ok ' <<<"$out" || true)
+		planned=$(sed -nE 's/^1\.\.([0-9]+)$/\1/p' <<<"$out" | head -1)
+		ran=$((ok + notok))
+		passed=$((passed + ok))
+		failed=$((failed + notok))
+		[ "$notok" -eq 0 ] || failures+=("pgtap $(basename "$f"): $notok not ok")
+		if [ -z "$planned" ] || [ "$planned" -ne "$ran" ] || grep -q ERROR <<<"$out"; then
+			fail "pgtap $(basename "$f"): planned ${planned:-?}, ran $ran"
+		fi
+	done
+}
+
+run_stress() {
+	local log=$INV_TMP/stress.log line
+	inv_log "stress"
+	"$INV_ROOT/scripts/stress.sh" >"$log" 2>&1 || true
+	cat "$log"
+	# stress.sh prints "PASS name" / "FAIL name" per invariant
+	while IFS= read -r line; do
+		case "$line" in
+			PASS\ *) pass ;;
+			FAIL\ *) fail "stress ${line#FAIL }" ;;
+		esac
+	done <"$log"
+	grep -qE '^(PASS|FAIL) ' "$log" || fail "stress (no check ran)"
+}
+
+inv_packages
+inv_build
+# durability is not under test here: fsync off keeps the suite fast
+inv_start "fsync = off"
+trap inv_stop EXIT
+rm -rf "$INV_ROOT/results" "$INV_ROOT/output_iso" "$INV_ROOT/regression.diffs" "$INV_ROOT/regression.out"
+
+for suite in $SUITES; do
+	"run_$suite"
+done
+
+echo
+if [ ${#failures[@]} -gt 0 ]; then
+	echo "Failures:"
+	printf '  %s\n' "${failures[@]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
