@@ -1,0 +1,480 @@
+-- test/schema.sql: the schema contract of the inventory extension
+-- (sql/inventory--0.1.0.sql): tables, columns, keys, checks, indexes, the
+-- view, the functions and the pg_dump registration of the config tables.
+--
+-- Runs in a database that already has pgtap and inventory installed.
+
+\set QUIET 1
+-- the schema the functions were installed into (public by default)
+SELECT n.nspname AS extschema
+  FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+ WHERE e.extname = 'inventory' \gset
+
+BEGIN;
+SELECT plan(227);
+
+-- ---------------------------------------------------------------------
+-- schema, relations
+-- ---------------------------------------------------------------------
+SELECT has_schema('inventory');
+SELECT has_table('inventory', 'stock', 'table inventory.stock exists');
+SELECT has_table('inventory', 'reservation', 'table inventory.reservation exists');
+SELECT has_table('inventory', 'reservation_line', 'table inventory.reservation_line exists');
+SELECT has_table('inventory', 'outbox', 'table inventory.outbox exists');
+SELECT has_table('inventory', 'adjustment', 'table inventory.adjustment exists');
+SELECT has_view('inventory', 'stock_levels', 'view inventory.stock_levels exists');
+SELECT tables_are('inventory',
+	ARRAY['stock', 'reservation', 'reservation_line', 'outbox', 'adjustment'],
+	'schema inventory holds exactly the five tables');
+SELECT views_are('inventory', ARRAY['stock_levels'],
+	'schema inventory holds exactly the view stock_levels');
+SELECT sequences_are('inventory', ARRAY['outbox_seq_seq', 'adjustment_id_seq'],
+	'schema inventory holds exactly the two identity sequences');
+
+-- ---------------------------------------------------------------------
+-- inventory.stock
+-- ---------------------------------------------------------------------
+SELECT columns_are('inventory', 'stock',
+	ARRAY['sku', 'on_hand', 'reserved', 'version', 'updated_at']);
+SELECT col_type_is('inventory', 'stock', 'sku', 'text', 'stock.sku is text');
+SELECT col_type_is('inventory', 'stock', 'on_hand', 'bigint', 'stock.on_hand is bigint');
+SELECT col_type_is('inventory', 'stock', 'reserved', 'bigint', 'stock.reserved is bigint');
+SELECT col_type_is('inventory', 'stock', 'version', 'bigint', 'stock.version is bigint');
+SELECT col_type_is('inventory', 'stock', 'updated_at', 'timestamp with time zone', 'stock.updated_at is timestamp with time zone');
+SELECT col_not_null('inventory', 'stock', 'sku', 'stock.sku is NOT NULL');
+SELECT col_not_null('inventory', 'stock', 'on_hand', 'stock.on_hand is NOT NULL');
+SELECT col_not_null('inventory', 'stock', 'reserved', 'stock.reserved is NOT NULL');
+SELECT col_not_null('inventory', 'stock', 'version', 'stock.version is NOT NULL');
+SELECT col_not_null('inventory', 'stock', 'updated_at', 'stock.updated_at is NOT NULL');
+SELECT col_hasnt_default('inventory', 'stock', 'on_hand', 'stock.on_hand has no default');
+SELECT col_default_is('inventory', 'stock', 'reserved', '0', 'stock.reserved defaults to 0');
+SELECT col_default_is('inventory', 'stock', 'version', '1', 'stock.version defaults to 1');
+SELECT col_default_is('inventory', 'stock', 'updated_at', 'now()', 'stock.updated_at defaults to now()');
+SELECT has_pk('inventory', 'stock', 'stock has a primary key');
+SELECT col_is_pk('inventory', 'stock', 'sku', 'stock primary key is (sku)');
+
+-- ---------------------------------------------------------------------
+-- inventory.reservation
+-- ---------------------------------------------------------------------
+SELECT columns_are('inventory', 'reservation',
+	ARRAY['id', 'idempotency_key', 'owner', 'state', 'created_at', 'expires_at',
+		  'finished_at', 'reference', 'reason']);
+SELECT col_type_is('inventory', 'reservation', 'id', 'uuid', 'reservation.id is uuid');
+SELECT col_type_is('inventory', 'reservation', 'idempotency_key', 'text', 'reservation.idempotency_key is text');
+SELECT col_type_is('inventory', 'reservation', 'owner', 'text', 'reservation.owner is text');
+SELECT col_type_is('inventory', 'reservation', 'state', 'text', 'reservation.state is text');
+SELECT col_type_is('inventory', 'reservation', 'created_at', 'timestamp with time zone', 'reservation.created_at is timestamp with time zone');
+SELECT col_type_is('inventory', 'reservation', 'expires_at', 'timestamp with time zone', 'reservation.expires_at is timestamp with time zone');
+SELECT col_type_is('inventory', 'reservation', 'finished_at', 'timestamp with time zone', 'reservation.finished_at is timestamp with time zone');
+SELECT col_type_is('inventory', 'reservation', 'reference', 'text', 'reservation.reference is text');
+SELECT col_type_is('inventory', 'reservation', 'reason', 'text', 'reservation.reason is text');
+SELECT col_not_null('inventory', 'reservation', 'id', 'reservation.id is NOT NULL');
+SELECT col_not_null('inventory', 'reservation', 'state', 'reservation.state is NOT NULL');
+SELECT col_not_null('inventory', 'reservation', 'created_at', 'reservation.created_at is NOT NULL');
+SELECT col_not_null('inventory', 'reservation', 'expires_at', 'reservation.expires_at is NOT NULL');
+SELECT col_is_null('inventory', 'reservation', 'idempotency_key', 'reservation.idempotency_key allows NULL');
+SELECT col_is_null('inventory', 'reservation', 'owner', 'reservation.owner allows NULL');
+SELECT col_is_null('inventory', 'reservation', 'finished_at', 'reservation.finished_at allows NULL');
+SELECT col_is_null('inventory', 'reservation', 'reference', 'reservation.reference allows NULL');
+SELECT col_is_null('inventory', 'reservation', 'reason', 'reservation.reason allows NULL');
+SELECT col_default_is('inventory', 'reservation', 'id', 'gen_random_uuid()',
+	'reservation.id defaults to gen_random_uuid()');
+SELECT col_default_is('inventory', 'reservation', 'state', 'held'::text,
+	'reservation.state defaults to held');
+SELECT has_pk('inventory', 'reservation', 'reservation has a primary key');
+SELECT col_is_pk('inventory', 'reservation', 'id', 'reservation primary key is (id)');
+SELECT col_is_unique('inventory', 'reservation', 'idempotency_key',
+	'reservation.idempotency_key is unique');
+
+-- ---------------------------------------------------------------------
+-- inventory.reservation_line
+-- ---------------------------------------------------------------------
+SELECT columns_are('inventory', 'reservation_line', ARRAY['reservation_id', 'sku', 'qty']);
+SELECT col_type_is('inventory', 'reservation_line', 'reservation_id', 'uuid', 'reservation_line.reservation_id is uuid');
+SELECT col_type_is('inventory', 'reservation_line', 'sku', 'text', 'reservation_line.sku is text');
+SELECT col_type_is('inventory', 'reservation_line', 'qty', 'bigint', 'reservation_line.qty is bigint');
+SELECT col_not_null('inventory', 'reservation_line', 'reservation_id', 'reservation_line.reservation_id is NOT NULL');
+SELECT col_not_null('inventory', 'reservation_line', 'sku', 'reservation_line.sku is NOT NULL');
+SELECT col_not_null('inventory', 'reservation_line', 'qty', 'reservation_line.qty is NOT NULL');
+SELECT has_pk('inventory', 'reservation_line', 'reservation_line has a primary key');
+SELECT col_is_pk('inventory', 'reservation_line', ARRAY['reservation_id', 'sku'],
+	'reservation_line primary key is (reservation_id, sku)');
+SELECT fk_ok('inventory', 'reservation_line', 'reservation_id',
+			 'inventory', 'reservation', 'id',
+	'reservation_line.reservation_id references reservation.id');
+SELECT fk_ok('inventory', 'reservation_line', 'sku',
+			 'inventory', 'stock', 'sku',
+	'reservation_line.sku references stock.sku');
+
+-- ---------------------------------------------------------------------
+-- inventory.outbox
+-- ---------------------------------------------------------------------
+SELECT columns_are('inventory', 'outbox',
+	ARRAY['id', 'seq', 'occurred_at', 'aggregatetype', 'aggregateid', 'type', 'payload']);
+SELECT col_type_is('inventory', 'outbox', 'id', 'uuid', 'outbox.id is uuid');
+SELECT col_type_is('inventory', 'outbox', 'seq', 'bigint', 'outbox.seq is bigint');
+SELECT col_type_is('inventory', 'outbox', 'occurred_at', 'timestamp with time zone', 'outbox.occurred_at is timestamp with time zone');
+SELECT col_type_is('inventory', 'outbox', 'aggregatetype', 'text', 'outbox.aggregatetype is text');
+SELECT col_type_is('inventory', 'outbox', 'aggregateid', 'text', 'outbox.aggregateid is text');
+SELECT col_type_is('inventory', 'outbox', 'type', 'text', 'outbox.type is text');
+SELECT col_type_is('inventory', 'outbox', 'payload', 'jsonb', 'outbox.payload is jsonb');
+SELECT col_not_null('inventory', 'outbox', 'id', 'outbox.id is NOT NULL');
+SELECT col_not_null('inventory', 'outbox', 'seq', 'outbox.seq is NOT NULL');
+SELECT col_not_null('inventory', 'outbox', 'occurred_at', 'outbox.occurred_at is NOT NULL');
+SELECT col_not_null('inventory', 'outbox', 'aggregatetype', 'outbox.aggregatetype is NOT NULL');
+SELECT col_not_null('inventory', 'outbox', 'aggregateid', 'outbox.aggregateid is NOT NULL');
+SELECT col_not_null('inventory', 'outbox', 'type', 'outbox.type is NOT NULL');
+SELECT col_not_null('inventory', 'outbox', 'payload', 'outbox.payload is NOT NULL');
+SELECT col_default_is('inventory', 'outbox', 'id', 'gen_random_uuid()',
+	'outbox.id defaults to gen_random_uuid()');
+SELECT is((SELECT attidentity::text FROM pg_attribute
+			WHERE attrelid = 'inventory.outbox'::regclass AND attname = 'seq'),
+	'a', 'outbox.seq is GENERATED ALWAYS AS IDENTITY');
+SELECT has_pk('inventory', 'outbox', 'outbox has a primary key');
+SELECT col_is_pk('inventory', 'outbox', 'id', 'outbox primary key is (id)');
+SELECT col_is_unique('inventory', 'outbox', 'seq', 'outbox.seq is unique');
+
+-- ---------------------------------------------------------------------
+-- inventory.adjustment
+-- ---------------------------------------------------------------------
+SELECT columns_are('inventory', 'adjustment',
+	ARRAY['id', 'sku', 'delta', 'on_hand', 'reason', 'created_at']);
+SELECT col_type_is('inventory', 'adjustment', 'id', 'bigint', 'adjustment.id is bigint');
+SELECT col_type_is('inventory', 'adjustment', 'sku', 'text', 'adjustment.sku is text');
+SELECT col_type_is('inventory', 'adjustment', 'delta', 'bigint', 'adjustment.delta is bigint');
+SELECT col_type_is('inventory', 'adjustment', 'on_hand', 'bigint', 'adjustment.on_hand is bigint');
+SELECT col_type_is('inventory', 'adjustment', 'reason', 'text', 'adjustment.reason is text');
+SELECT col_type_is('inventory', 'adjustment', 'created_at', 'timestamp with time zone', 'adjustment.created_at is timestamp with time zone');
+SELECT col_not_null('inventory', 'adjustment', 'id', 'adjustment.id is NOT NULL');
+SELECT col_not_null('inventory', 'adjustment', 'sku', 'adjustment.sku is NOT NULL');
+SELECT col_not_null('inventory', 'adjustment', 'delta', 'adjustment.delta is NOT NULL');
+SELECT col_not_null('inventory', 'adjustment', 'on_hand', 'adjustment.on_hand is NOT NULL');
+SELECT col_not_null('inventory', 'adjustment', 'created_at', 'adjustment.created_at is NOT NULL');
+SELECT col_is_null('inventory', 'adjustment', 'reason', 'adjustment.reason allows NULL');
+SELECT is((SELECT attidentity::text FROM pg_attribute
+			WHERE attrelid = 'inventory.adjustment'::regclass AND attname = 'id'),
+	'a', 'adjustment.id is GENERATED ALWAYS AS IDENTITY');
+SELECT has_pk('inventory', 'adjustment', 'adjustment has a primary key');
+SELECT col_is_pk('inventory', 'adjustment', 'id', 'adjustment primary key is (id)');
+SELECT fk_ok('inventory', 'adjustment', 'sku', 'inventory', 'stock', 'sku',
+	'adjustment.sku references stock.sku');
+
+-- ---------------------------------------------------------------------
+-- foreign key actions
+-- ---------------------------------------------------------------------
+SELECT is((SELECT confdeltype::text FROM pg_constraint
+			WHERE conrelid = 'inventory.reservation_line'::regclass
+			  AND confrelid = 'inventory.reservation'::regclass AND contype = 'f'),
+	'c', 'deleting a reservation cascades to its lines');
+SELECT is((SELECT confdeltype::text FROM pg_constraint
+			WHERE conrelid = 'inventory.reservation_line'::regclass
+			  AND confrelid = 'inventory.stock'::regclass AND contype = 'f'),
+	'a', 'a SKU with reservation lines cannot be deleted (NO ACTION)');
+SELECT is((SELECT confdeltype::text FROM pg_constraint
+			WHERE conrelid = 'inventory.adjustment'::regclass
+			  AND confrelid = 'inventory.stock'::regclass AND contype = 'f'),
+	'a', 'a SKU with adjustments cannot be deleted (NO ACTION)');
+SELECT is((SELECT count(*)::int FROM pg_constraint
+			WHERE connamespace = 'inventory'::regnamespace AND contype = 'f'),
+	3, 'schema inventory has exactly three foreign keys');
+
+-- ---------------------------------------------------------------------
+-- CHECK constraints: declared
+-- ---------------------------------------------------------------------
+SELECT col_has_check('inventory', 'stock', 'sku', 'stock.sku has a CHECK');
+SELECT col_has_check('inventory', 'stock', 'on_hand', 'stock.on_hand has a CHECK');
+SELECT col_has_check('inventory', 'stock', 'reserved', 'stock.reserved has a CHECK');
+SELECT col_has_check('inventory', 'reservation', 'state', 'reservation.state has a CHECK');
+SELECT col_has_check('inventory', 'reservation_line', 'qty', 'reservation_line.qty has a CHECK');
+SELECT col_has_check('inventory', 'adjustment', 'on_hand', 'adjustment.on_hand has a CHECK');
+SELECT set_eq(
+	$$SELECT conrelid::regclass::text, pg_get_constraintdef(oid)
+		FROM pg_constraint
+	   WHERE connamespace = 'inventory'::regnamespace AND contype = 'c'$$,
+	$$VALUES ('inventory.stock', 'CHECK ((sku <> ''''::text))'),
+			 ('inventory.stock', 'CHECK ((on_hand >= 0))'),
+			 ('inventory.stock', 'CHECK ((reserved >= 0))'),
+			 ('inventory.stock', 'CHECK ((reserved <= on_hand))'),
+			 ('inventory.reservation', 'CHECK ((state = ANY (ARRAY[''held''::text, ''committed''::text, ''released''::text, ''expired''::text])))'),
+			 ('inventory.reservation', 'CHECK (((state = ''held''::text) = (finished_at IS NULL)))'),
+			 ('inventory.reservation', 'CHECK ((expires_at > created_at))'),
+			 ('inventory.reservation_line', 'CHECK ((qty > 0))'),
+			 ('inventory.adjustment', 'CHECK ((on_hand >= 0))')$$,
+	'the CHECK constraints of schema inventory are exactly the contract''s');
+
+-- ---------------------------------------------------------------------
+-- CHECK constraints: enforced (as superuser, straight on the tables)
+-- ---------------------------------------------------------------------
+INSERT INTO inventory.stock (sku, on_hand, reserved) VALUES ('tap-schema-sku', 5, 2);
+INSERT INTO inventory.reservation (id, idempotency_key, state, created_at, expires_at)
+VALUES ('00000000-0000-0000-0000-0000000000a1', 'tap-schema-key', 'held',
+		now(), now() + interval '1 minute');
+
+SELECT throws_ok($$UPDATE inventory.stock SET reserved = 6 WHERE sku = 'tap-schema-sku'$$,
+	'23514', NULL, 'reserved > on_hand is rejected');
+SELECT throws_ok($$UPDATE inventory.stock SET on_hand = 1 WHERE sku = 'tap-schema-sku'$$,
+	'23514', NULL, 'on_hand below reserved is rejected');
+SELECT throws_ok($$UPDATE inventory.stock SET reserved = -1 WHERE sku = 'tap-schema-sku'$$,
+	'23514', NULL, 'negative reserved is rejected');
+SELECT throws_ok($$UPDATE inventory.stock SET on_hand = -1, reserved = 0 WHERE sku = 'tap-schema-sku'$$,
+	'23514', NULL, 'negative on_hand is rejected');
+SELECT lives_ok($$UPDATE inventory.stock SET reserved = 5 WHERE sku = 'tap-schema-sku'$$,
+	'reserved = on_hand is allowed');
+SELECT lives_ok($$UPDATE inventory.stock SET on_hand = 0, reserved = 0 WHERE sku = 'tap-schema-sku'$$,
+	'on_hand = reserved = 0 is allowed');
+SELECT throws_ok($$INSERT INTO inventory.stock (sku, on_hand) VALUES ('', 1)$$,
+	'23514', NULL, 'empty sku is rejected');
+SELECT throws_ok($$INSERT INTO inventory.stock (sku, on_hand) VALUES (NULL, 1)$$,
+	'23502', NULL, 'NULL sku is rejected');
+SELECT throws_ok($$INSERT INTO inventory.stock (sku, on_hand) VALUES ('tap-schema-sku', 1)$$,
+	'23505', NULL, 'duplicate sku is rejected');
+SELECT throws_ok(
+	$$INSERT INTO inventory.reservation (state, created_at, expires_at, finished_at)
+	  VALUES ('cancelled', now(), now() + interval '1 minute', now())$$,
+	'23514', NULL, 'a state outside the four is rejected');
+SELECT lives_ok(
+	$$INSERT INTO inventory.reservation (state, created_at, expires_at, finished_at)
+	  VALUES ('committed', now(), now() + interval '1 minute', now()),
+			 ('released',  now(), now() + interval '1 minute', now()),
+			 ('expired',   now(), now() + interval '1 minute', now())$$,
+	'the finished states committed, released, expired are accepted');
+SELECT throws_ok(
+	$$INSERT INTO inventory.reservation (state, created_at, expires_at, finished_at)
+	  VALUES ('held', now(), now() + interval '1 minute', now())$$,
+	'23514', NULL, 'a held reservation with finished_at is rejected');
+SELECT throws_ok(
+	$$INSERT INTO inventory.reservation (state, created_at, expires_at)
+	  VALUES ('committed', now(), now() + interval '1 minute')$$,
+	'23514', NULL, 'a finished reservation without finished_at is rejected');
+SELECT throws_ok(
+	$$INSERT INTO inventory.reservation (created_at, expires_at)
+	  VALUES (now(), now())$$,
+	'23514', NULL, 'expires_at must be after created_at');
+SELECT throws_ok(
+	$$INSERT INTO inventory.reservation (idempotency_key, created_at, expires_at)
+	  VALUES ('tap-schema-key', now(), now() + interval '1 minute')$$,
+	'23505', NULL, 'a duplicate idempotency_key is rejected');
+SELECT lives_ok(
+	$$INSERT INTO inventory.reservation (idempotency_key, created_at, expires_at)
+	  VALUES (NULL, now(), now() + interval '1 minute'),
+			 (NULL, now(), now() + interval '1 minute')$$,
+	'many reservations may have no idempotency_key');
+SELECT throws_ok(
+	$$INSERT INTO inventory.reservation_line (reservation_id, sku, qty)
+	  VALUES ('00000000-0000-0000-0000-0000000000a1', 'tap-schema-sku', 0)$$,
+	'23514', NULL, 'a line with qty 0 is rejected');
+SELECT throws_ok(
+	$$INSERT INTO inventory.reservation_line (reservation_id, sku, qty)
+	  VALUES ('00000000-0000-0000-0000-0000000000a1', 'tap-schema-sku', -1)$$,
+	'23514', NULL, 'a line with negative qty is rejected');
+SELECT throws_ok(
+	$$INSERT INTO inventory.reservation_line (reservation_id, sku, qty)
+	  VALUES ('00000000-0000-0000-0000-0000000000a1', 'tap-no-such-sku', 1)$$,
+	'23503', NULL, 'a line for an unknown SKU is rejected');
+SELECT throws_ok(
+	$$INSERT INTO inventory.reservation_line (reservation_id, sku, qty)
+	  VALUES ('00000000-0000-0000-0000-0000000000ff', 'tap-schema-sku', 1)$$,
+	'23503', NULL, 'a line for an unknown reservation is rejected');
+SELECT throws_ok(
+	$$INSERT INTO inventory.adjustment (sku, delta, on_hand, created_at)
+	  VALUES ('tap-schema-sku', -1, -1, now())$$,
+	'23514', NULL, 'an adjustment leaving on_hand negative is rejected');
+SELECT throws_ok(
+	$$INSERT INTO inventory.adjustment (sku, delta, on_hand, created_at)
+	  VALUES ('tap-no-such-sku', 1, 1, now())$$,
+	'23503', NULL, 'an adjustment for an unknown SKU is rejected');
+SELECT throws_ok(
+	$$INSERT INTO inventory.outbox (seq, occurred_at, aggregatetype, aggregateid, type, payload)
+	  VALUES (1, now(), 'reservation', 'x', 'reservation.held', '{}')$$,
+	'428C9', NULL, 'outbox.seq cannot be set by hand');
+SELECT throws_ok(
+	$$INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)
+	  VALUES (now(), 'reservation', 'x', 'reservation.held', NULL)$$,
+	'23502', NULL, 'an outbox event without payload is rejected');
+-- the line of a deleted reservation goes with it
+INSERT INTO inventory.reservation_line (reservation_id, sku, qty)
+VALUES ('00000000-0000-0000-0000-0000000000a1', 'tap-schema-sku', 1);
+SELECT throws_ok($$DELETE FROM inventory.stock WHERE sku = 'tap-schema-sku'$$,
+	'23503', NULL, 'a SKU with lines cannot be deleted');
+DELETE FROM inventory.reservation WHERE id = '00000000-0000-0000-0000-0000000000a1';
+SELECT is_empty($$SELECT 1 FROM inventory.reservation_line
+				   WHERE reservation_id = '00000000-0000-0000-0000-0000000000a1'$$,
+	'deleting a reservation deletes its lines');
+
+-- ---------------------------------------------------------------------
+-- indexes
+-- ---------------------------------------------------------------------
+SELECT indexes_are('inventory', 'stock', ARRAY['stock_pkey']);
+SELECT indexes_are('inventory', 'reservation',
+	ARRAY['reservation_pkey', 'reservation_idempotency_key_key',
+		  'reservation_held_expires_at_idx', 'reservation_finished_at_idx']);
+SELECT indexes_are('inventory', 'reservation_line',
+	ARRAY['reservation_line_pkey', 'reservation_line_sku_idx']);
+SELECT indexes_are('inventory', 'outbox', ARRAY['outbox_pkey', 'outbox_seq_key']);
+SELECT indexes_are('inventory', 'adjustment', ARRAY['adjustment_pkey', 'adjustment_sku_idx']);
+SELECT has_index('inventory', 'reservation', 'reservation_held_expires_at_idx', 'expires_at');
+SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index
+			WHERE indexrelid = 'inventory.reservation_held_expires_at_idx'::regclass),
+	'(state = ''held''::text)', 'reservation_held_expires_at_idx covers held holds only');
+SELECT has_index('inventory', 'reservation', 'reservation_finished_at_idx', 'finished_at');
+SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index
+			WHERE indexrelid = 'inventory.reservation_finished_at_idx'::regclass),
+	'(finished_at IS NOT NULL)', 'reservation_finished_at_idx covers finished holds only');
+SELECT has_index('inventory', 'reservation_line', 'reservation_line_sku_idx', 'sku');
+SELECT has_index('inventory', 'adjustment', 'adjustment_sku_idx', 'sku');
+SELECT index_is_unique('inventory', 'reservation', 'reservation_idempotency_key_key');
+SELECT index_is_unique('inventory', 'outbox', 'outbox_seq_key');
+
+-- ---------------------------------------------------------------------
+-- the view
+-- ---------------------------------------------------------------------
+SELECT columns_are('inventory', 'stock_levels',
+	ARRAY['sku', 'on_hand', 'reserved', 'available', 'version', 'updated_at', 'overdue']);
+SELECT col_type_is('inventory', 'stock_levels', 'sku', 'text', 'stock_levels.sku is text');
+SELECT col_type_is('inventory', 'stock_levels', 'on_hand', 'bigint', 'stock_levels.on_hand is bigint');
+SELECT col_type_is('inventory', 'stock_levels', 'reserved', 'bigint', 'stock_levels.reserved is bigint');
+SELECT col_type_is('inventory', 'stock_levels', 'available', 'bigint', 'stock_levels.available is bigint');
+SELECT col_type_is('inventory', 'stock_levels', 'version', 'bigint', 'stock_levels.version is bigint');
+SELECT col_type_is('inventory', 'stock_levels', 'updated_at', 'timestamp with time zone', 'stock_levels.updated_at is timestamp with time zone');
+SELECT col_type_is('inventory', 'stock_levels', 'overdue', 'bigint', 'stock_levels.overdue is bigint');
+
+-- ---------------------------------------------------------------------
+-- functions: signature, result, SECURITY DEFINER, language, volatility
+-- ---------------------------------------------------------------------
+SELECT has_function(:'extschema', 'inv_set_stock', ARRAY['text', 'bigint', 'text']);
+SELECT has_function(:'extschema', 'inv_adjust', ARRAY['text', 'bigint', 'text', 'bigint']);
+SELECT has_function(:'extschema', 'inv_stock', ARRAY['text']);
+SELECT has_function(:'extschema', 'inv_available', ARRAY['text']);
+SELECT has_function(:'extschema', 'inv_reserve', ARRAY['text', 'bigint', 'interval', 'text', 'text']);
+SELECT has_function(:'extschema', 'inv_reserve_cart', ARRAY['jsonb', 'interval', 'text', 'text']);
+SELECT has_function(:'extschema', 'inv_try_reserve_cart', ARRAY['jsonb', 'interval', 'text', 'text']);
+SELECT has_function(:'extschema', 'inv_commit', ARRAY['uuid', 'text']);
+SELECT has_function(:'extschema', 'inv_release', ARRAY['uuid', 'text']);
+SELECT has_function(:'extschema', 'inv_extend', ARRAY['uuid', 'interval']);
+SELECT has_function(:'extschema', 'inv_sweep', ARRAY['integer']);
+SELECT has_function(:'extschema', 'inv_verify', ARRAY[]::name[]);
+
+SELECT function_returns(:'extschema', 'inv_set_stock', ARRAY['text', 'bigint', 'text'], 'bigint');
+SELECT function_returns(:'extschema', 'inv_adjust', ARRAY['text', 'bigint', 'text', 'bigint'], 'bigint');
+SELECT function_returns(:'extschema', 'inv_stock', ARRAY['text'], 'setof record');
+SELECT function_returns(:'extschema', 'inv_available', ARRAY['text'], 'bigint');
+SELECT function_returns(:'extschema', 'inv_reserve', ARRAY['text', 'bigint', 'interval', 'text', 'text'], 'uuid');
+SELECT function_returns(:'extschema', 'inv_reserve_cart', ARRAY['jsonb', 'interval', 'text', 'text'], 'uuid');
+SELECT function_returns(:'extschema', 'inv_try_reserve_cart', ARRAY['jsonb', 'interval', 'text', 'text'], 'setof record');
+SELECT function_returns(:'extschema', 'inv_commit', ARRAY['uuid', 'text'], 'boolean');
+SELECT function_returns(:'extschema', 'inv_release', ARRAY['uuid', 'text'], 'boolean');
+SELECT function_returns(:'extschema', 'inv_extend', ARRAY['uuid', 'interval'], 'timestamp with time zone');
+SELECT function_returns(:'extschema', 'inv_sweep', ARRAY['integer'], 'integer');
+SELECT function_returns(:'extschema', 'inv_verify', ARRAY[]::name[], 'setof record');
+
+-- the columns of the set-returning functions
+SELECT is(pg_get_function_result(format('%I.inv_stock(text)', :'extschema')::regprocedure),
+	'TABLE(sku text, on_hand bigint, reserved bigint, available bigint, version bigint, updated_at timestamp with time zone)',
+	'inv_stock returns (sku, on_hand, reserved, available, version, updated_at)');
+SELECT is(pg_get_function_result(format('%I.inv_try_reserve_cart(jsonb, interval, text, text)', :'extschema')::regprocedure),
+	'TABLE(reservation_id uuid, status text, shortfall jsonb)',
+	'inv_try_reserve_cart returns (reservation_id, status, shortfall)');
+SELECT is(pg_get_function_result(format('%I.inv_verify()', :'extschema')::regprocedure),
+	'TABLE(sku text, problem text, expected bigint, actual bigint)',
+	'inv_verify returns (sku, problem, expected, actual)');
+
+SELECT is_definer(:'extschema', 'inv_set_stock', ARRAY['text', 'bigint', 'text']);
+SELECT is_definer(:'extschema', 'inv_adjust', ARRAY['text', 'bigint', 'text', 'bigint']);
+SELECT is_definer(:'extschema', 'inv_stock', ARRAY['text']);
+SELECT is_definer(:'extschema', 'inv_available', ARRAY['text']);
+SELECT is_definer(:'extschema', 'inv_reserve', ARRAY['text', 'bigint', 'interval', 'text', 'text']);
+SELECT is_definer(:'extschema', 'inv_reserve_cart', ARRAY['jsonb', 'interval', 'text', 'text']);
+SELECT is_definer(:'extschema', 'inv_try_reserve_cart', ARRAY['jsonb', 'interval', 'text', 'text']);
+SELECT is_definer(:'extschema', 'inv_commit', ARRAY['uuid', 'text']);
+SELECT is_definer(:'extschema', 'inv_release', ARRAY['uuid', 'text']);
+SELECT is_definer(:'extschema', 'inv_extend', ARRAY['uuid', 'interval']);
+SELECT is_definer(:'extschema', 'inv_sweep', ARRAY['integer']);
+SELECT is_definer(:'extschema', 'inv_verify', ARRAY[]::name[]);
+
+SELECT function_lang_is(:'extschema', 'inv_set_stock', ARRAY['text', 'bigint', 'text'], 'c');
+SELECT function_lang_is(:'extschema', 'inv_adjust', ARRAY['text', 'bigint', 'text', 'bigint'], 'c');
+SELECT function_lang_is(:'extschema', 'inv_stock', ARRAY['text'], 'c');
+SELECT function_lang_is(:'extschema', 'inv_available', ARRAY['text'], 'c');
+SELECT function_lang_is(:'extschema', 'inv_reserve', ARRAY['text', 'bigint', 'interval', 'text', 'text'], 'c');
+SELECT function_lang_is(:'extschema', 'inv_reserve_cart', ARRAY['jsonb', 'interval', 'text', 'text'], 'c');
+SELECT function_lang_is(:'extschema', 'inv_try_reserve_cart', ARRAY['jsonb', 'interval', 'text', 'text'], 'c');
+SELECT function_lang_is(:'extschema', 'inv_commit', ARRAY['uuid', 'text'], 'c');
+SELECT function_lang_is(:'extschema', 'inv_release', ARRAY['uuid', 'text'], 'c');
+SELECT function_lang_is(:'extschema', 'inv_extend', ARRAY['uuid', 'interval'], 'c');
+SELECT function_lang_is(:'extschema', 'inv_sweep', ARRAY['integer'], 'c');
+SELECT function_lang_is(:'extschema', 'inv_verify', ARRAY[]::name[], 'sql');
+
+SELECT volatility_is(:'extschema', 'inv_set_stock', ARRAY['text', 'bigint', 'text'], 'volatile');
+SELECT volatility_is(:'extschema', 'inv_adjust', ARRAY['text', 'bigint', 'text', 'bigint'], 'volatile');
+SELECT volatility_is(:'extschema', 'inv_stock', ARRAY['text'], 'stable');
+SELECT volatility_is(:'extschema', 'inv_available', ARRAY['text'], 'stable');
+SELECT volatility_is(:'extschema', 'inv_reserve', ARRAY['text', 'bigint', 'interval', 'text', 'text'], 'volatile');
+SELECT volatility_is(:'extschema', 'inv_reserve_cart', ARRAY['jsonb', 'interval', 'text', 'text'], 'volatile');
+SELECT volatility_is(:'extschema', 'inv_try_reserve_cart', ARRAY['jsonb', 'interval', 'text', 'text'], 'volatile');
+SELECT volatility_is(:'extschema', 'inv_commit', ARRAY['uuid', 'text'], 'volatile');
+SELECT volatility_is(:'extschema', 'inv_release', ARRAY['uuid', 'text'], 'volatile');
+SELECT volatility_is(:'extschema', 'inv_extend', ARRAY['uuid', 'interval'], 'volatile');
+SELECT volatility_is(:'extschema', 'inv_sweep', ARRAY['integer'], 'volatile');
+SELECT volatility_is(:'extschema', 'inv_verify', ARRAY[]::name[], 'stable');
+
+-- every function of the extension pins search_path (a SECURITY DEFINER
+-- function without it can be hijacked through the caller's search_path)
+SELECT is_empty(
+	$$SELECT p.oid::regprocedure::text, p.proconfig
+		FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
+	   WHERE d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+		 AND d.refclassid = 'pg_extension'::regclass
+		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'inventory')
+		 AND p.proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, pg_temp']$$,
+	'every function of the extension has SET search_path = pg_catalog, pg_temp');
+
+-- ---------------------------------------------------------------------
+-- where the extension's objects live
+-- ---------------------------------------------------------------------
+SELECT set_eq(
+	$$SELECT n.nspname::text, p.proname::text
+		FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
+		JOIN pg_namespace n ON n.oid = p.pronamespace
+	   WHERE d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+		 AND d.refclassid = 'pg_extension'::regclass
+		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'inventory')$$,
+	format($$SELECT %L::text, f FROM unnest(ARRAY['inv_set_stock', 'inv_adjust', 'inv_stock',
+		'inv_available', 'inv_reserve', 'inv_reserve_cart', 'inv_try_reserve_cart',
+		'inv_commit', 'inv_release', 'inv_extend', 'inv_sweep', 'inv_verify']) f$$, :'extschema'),
+	'the extension''s functions are exactly the twelve inv_* functions, all in its schema');
+SELECT set_eq(
+	$$SELECT n.nspname::text, c.relname::text, c.relkind::text
+		FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+	   WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e'
+		 AND d.refclassid = 'pg_extension'::regclass
+		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'inventory')$$,
+	$$VALUES ('inventory', 'stock', 'r'), ('inventory', 'reservation', 'r'),
+			 ('inventory', 'reservation_line', 'r'), ('inventory', 'outbox', 'r'),
+			 ('inventory', 'adjustment', 'r'), ('inventory', 'stock_levels', 'v'),
+			 ('inventory', 'outbox_seq_seq', 'S'), ('inventory', 'adjustment_id_seq', 'S')$$,
+	'the extension''s tables, view and sequences all sit in schema inventory');
+SELECT is_empty(
+	$$SELECT 1 FROM pg_proc WHERE pronamespace = 'inventory'::regnamespace$$,
+	'schema inventory holds no functions');
+SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'inventory'),
+	false, 'the extension is not relocatable (the C code names inventory.*)');
+
+-- ---------------------------------------------------------------------
+-- pg_dump: the config tables and their sequences are registered
+-- ---------------------------------------------------------------------
+SELECT set_eq(
+	$$SELECT c::regclass::text FROM pg_extension e, unnest(e.extconfig) c
+	   WHERE e.extname = 'inventory'$$,
+	ARRAY['inventory.stock', 'inventory.reservation', 'inventory.reservation_line',
+		  'inventory.outbox', 'inventory.outbox_seq_seq',
+		  'inventory.adjustment', 'inventory.adjustment_id_seq'],
+	'pg_extension.extconfig lists every table and identity sequence of the extension');
+SELECT is((SELECT array_length(extconfig, 1) = array_length(extcondition, 1)
+			  AND coalesce(array_position(extcondition, NULL), 0) = 0
+			  AND extcondition <@ ARRAY['']
+			 FROM pg_extension WHERE extname = 'inventory'),
+	true, 'pg_dump keeps every row of the config tables (empty filter conditions)');
+
+SELECT * FROM finish();
+ROLLBACK;
