@@ -16,7 +16,9 @@ REGRESS = setup stock reserve cart commit_release sweep
 REGRESS_OPTS = --load-extension=inventory
 # isolation specs live in specs/
 ISOLATION = last_unit cart_deadlock commit_vs_release double_commit \
-	commit_vs_sweep set_stock_vs_reserve
+	commit_vs_sweep set_stock_vs_reserve idempotency_race two_sweepers \
+	reclaim_vs_sweep reclaim_vs_commit release_vs_sweep extend_vs_sweep \
+	adjust_cas cart_vs_set_stock set_stock_create checkout_vs_sweep
 ISOLATION_OPTS = --load-extension=inventory
 
 PG_CONFIG ?= pg_config

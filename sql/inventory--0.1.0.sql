@@ -140,14 +140,14 @@ CREATE FUNCTION @extschema@.inv_stock(sku text)
 RETURNS TABLE (sku text, on_hand bigint, reserved bigint, available bigint,
 			   version bigint, updated_at timestamptz)
 AS 'MODULE_PATHNAME', 'inv_stock'
-LANGUAGE C STABLE SECURITY DEFINER
+LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.inv_stock(text) IS 'stock of one SKU, counting holds in force only';
 
 CREATE FUNCTION @extschema@.inv_available(sku text)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'inv_available'
-LANGUAGE C STABLE SECURITY DEFINER
+LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.inv_available(text) IS 'units of one SKU that a reserve can take now';
 

@@ -7,13 +7,16 @@
  * Locking protocol (the same in every module, so that nothing deadlocks):
  *	  - stock rows are locked in SKU byte order (COLLATE "C"), all the rows a
  *		call needs before any is changed;
- *	  - a call that waits for a reservation row holds no stock row yet
- *		(commit, release, extend lock the hold first);
- *	  - a call that holds stock rows never waits for a reservation row or
- *		for another stock row out of order: reserve's reclaim takes both
- *		with SKIP LOCKED and leaves what it cannot have to the sweep.
- *	  The sweep locks overdue holds with SKIP LOCKED, then their stock rows
- *	  in order, so several sweepers never block each other.
+ *	  - inv_commit, inv_release and inv_extend lock the hold first, then its
+ *		stock rows (in order); they hold no stock row while they wait;
+ *	  - expiring overdue holds never waits: the sweep and a reserve's
+ *		reclaim take the stock rows they lack with SKIP LOCKED, then the
+ *		holds with SKIP LOCKED, and expire only holds whose rows they all
+ *		have.  What they cannot have now is left to a later sweep.
+ *	  Hence no cycle of waits among the extension's own calls, several
+ *	  sweepers never block each other, and a sweep never blocks a checkout.
+ *	  (Within one transaction that makes several calls, the caller's order
+ *	  of calls still matters, as with any row locks.)
  *
  * Fencing: a hold past expires_at is expired whether or not a sweep has
  * run.  It cannot be committed or extended, and no longer counts against
@@ -73,11 +76,10 @@ static InvPlan finish_holds_plan = {
 };
 
 static InvPlan lock_hold_plan = {
-	"SELECT state, expires_at <= $2 AS overdue, expires_at"
-	"  FROM inventory.reservation"
+	"SELECT state, expires_at FROM inventory.reservation"
 	" WHERE id = $1"
 	" FOR NO KEY UPDATE",
-	2, {UUIDOID, TIMESTAMPTZOID}
+	1, {UUIDOID}
 };
 
 static InvPlan extend_hold_plan = {
@@ -85,21 +87,29 @@ static InvPlan extend_hold_plan = {
 	2, {UUIDOID, TIMESTAMPTZOID}
 };
 
-static InvPlan overdue_qty_plan = {
-	"SELECT coalesce(sum(l.qty), 0)::bigint"
-	"  FROM inventory.reservation r"
-	"  JOIN inventory.reservation_line l ON l.reservation_id = r.id"
-	" WHERE r.state = 'held' AND r.expires_at <= $2 AND l.sku = $1",
-	2, {TEXTOID, TIMESTAMPTZOID}
+/* units of sku ($2) in the holds $1 */
+static InvPlan holds_units_plan = {
+	"SELECT coalesce(sum(l.qty), 0)::bigint FROM inventory.reservation_line l"
+	" WHERE l.reservation_id = ANY ($1) AND l.sku = $2",
+	2, {UUIDARRAYOID, TEXTOID}
 };
 
+/* candidates for a reclaim: overdue holds with a line of one of $1 */
 static InvPlan overdue_for_skus_plan = {
 	"SELECT r.id FROM inventory.reservation r"
 	" WHERE r.state = 'held' AND r.expires_at <= $2"
 	"   AND EXISTS (SELECT 1 FROM inventory.reservation_line l"
-	"                WHERE l.reservation_id = r.id AND l.sku = ANY ($1))"
-	" FOR NO KEY UPDATE OF r SKIP LOCKED",
+	"                WHERE l.reservation_id = r.id AND l.sku = ANY ($1))",
 	2, {TEXTARRAYOID, TIMESTAMPTZOID}
+};
+
+/* candidates for a sweep: the oldest overdue holds */
+static InvPlan overdue_batch_plan = {
+	"SELECT id FROM inventory.reservation"
+	" WHERE state = 'held' AND expires_at <= $1"
+	" ORDER BY expires_at"
+	" LIMIT $2",
+	2, {TIMESTAMPTZOID, INT4OID}
 };
 
 /* SKUs of holds $1 whose stock rows the caller does not hold ($2) */
@@ -117,22 +127,20 @@ static InvPlan try_lock_stock_plan = {
 	1, {TEXTARRAYOID}
 };
 
-/* holds of $1 all of whose SKUs are in $2 or $3 */
-static InvPlan holds_within_plan = {
-	"SELECT h.id FROM unnest($1::uuid[]) AS h(id)"
-	" WHERE NOT EXISTS (SELECT 1 FROM inventory.reservation_line l"
-	"                    WHERE l.reservation_id = h.id"
-	"                      AND l.sku <> ALL ($2) AND l.sku <> ALL ($3))",
-	3, {UUIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID}
-};
-
-static InvPlan overdue_batch_plan = {
-	"SELECT id FROM inventory.reservation"
-	" WHERE state = 'held' AND expires_at <= $1"
-	" ORDER BY expires_at"
-	" LIMIT $2"
-	" FOR NO KEY UPDATE SKIP LOCKED",
-	2, {TIMESTAMPTZOID, INT4OID}
+/*
+ * Lock, skipping the busy ones, the holds of $1 that are still held and
+ * overdue (rechecked on the latest row version) and whose SKUs are all in
+ * $2 or $3.
+ */
+static InvPlan lock_overdue_plan = {
+	"SELECT r.id FROM inventory.reservation r"
+	" WHERE r.id = ANY ($1) AND r.state = 'held' AND r.expires_at <= $4"
+	"   AND NOT EXISTS (SELECT 1 FROM inventory.reservation_line l"
+	"                    WHERE l.reservation_id = r.id"
+	"                      AND l.sku <> ALL ($2) AND l.sku <> ALL ($3))"
+	" ORDER BY r.id"
+	" FOR NO KEY UPDATE OF r SKIP LOCKED",
+	4, {UUIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID}
 };
 
 static const char *const hold_end_state[] = {
@@ -180,59 +188,72 @@ holds_finish(Datum ids, int nids, HoldEnd end, TimestampTz now,
 	outbox_reservation_events(ids, hold_end_event[end], now);
 }
 
-int64
-holds_overdue_qty(const char *sku, TimestampTz now)
+static Datum
+empty_text_array(void)
 {
-	Datum		values[2];
-
-	values[0] = CStringGetTextDatum(sku);
-	values[1] = TimestampTzGetDatum(now);
-	inv_plan_exec(&overdue_qty_plan, values, NULL, 0);
-	return inv_result_int8(0, 1);
+	return PointerGetDatum(construct_empty_array(TEXTOID));
 }
 
-int
-holds_reclaim(Datum skus, Datum locked, TimestampTz now)
+/*
+ * Of the overdue holds in candidates (a uuid[] from the last statement),
+ * lock those this call can expire without waiting; see the protocol above.
+ * The caller holds the stock rows of the SKUs in locked (a text[]).
+ */
+static Datum
+lock_overdue(Datum candidates, int ncandidates, Datum locked, TimestampTz now,
+			 int *nids)
 {
-	Datum		values[3];
-	Datum		ids;
-	int			nids;
-	int			nforeign;
+	Datum		values[4];
+	Datum		got;
+	int			n;
 
-	values[0] = skus;
-	values[1] = TimestampTzGetDatum(now);
-	inv_plan_exec(&overdue_for_skus_plan, values, NULL, 0);
-	ids = inv_result_array(1, UUIDOID, &nids);
-	if (nids == 0)
-		return 0;
+	*nids = 0;
+	if (ncandidates == 0)
+		return candidates;
 
-	/*
-	 * A hold may have lines of SKUs whose rows we do not hold (a cart).
-	 * Waiting for those rows could deadlock, so take the free ones only and
-	 * leave the holds that need a busy row to the sweep.
-	 */
-	values[0] = ids;
+	values[0] = candidates;
 	values[1] = locked;
 	inv_plan_exec(&foreign_skus_plan, values, NULL, 0);
 	if (SPI_processed > 0)
 	{
-		Datum		foreign = inv_result_array(1, TEXTOID, &nforeign);
-		Datum		got;
-		int			ngot;
-
-		values[0] = foreign;
+		values[0] = inv_result_array(1, TEXTOID, &n);
 		inv_plan_exec(&try_lock_stock_plan, values, NULL, 0);
-		got = inv_result_array(1, TEXTOID, &ngot);
-
-		values[0] = ids;
-		values[1] = locked;
-		values[2] = got;
-		inv_plan_exec(&holds_within_plan, values, NULL, 0);
-		ids = inv_result_array(1, UUIDOID, &nids);
+		got = inv_result_array(1, TEXTOID, &n);
 	}
+	else
+		got = empty_text_array();
 
-	holds_finish(ids, nids, HOLD_EXPIRED, now, NULL, NULL);
-	return nids;
+	values[0] = candidates;
+	values[1] = locked;
+	values[2] = got;
+	values[3] = TimestampTzGetDatum(now);
+	inv_plan_exec(&lock_overdue_plan, values, NULL, 0);
+	return inv_result_array(1, UUIDOID, nids);
+}
+
+Datum
+holds_lock_overdue(Datum skus, Datum locked, TimestampTz now, int *nids)
+{
+	Datum		values[2];
+	Datum		candidates;
+	int			ncandidates;
+
+	values[0] = skus;
+	values[1] = TimestampTzGetDatum(now);
+	inv_plan_exec(&overdue_for_skus_plan, values, NULL, 0);
+	candidates = inv_result_array(1, UUIDOID, &ncandidates);
+	return lock_overdue(candidates, ncandidates, locked, now, nids);
+}
+
+int64
+holds_units(Datum ids, const char *sku)
+{
+	Datum		values[2];
+
+	values[0] = ids;
+	values[1] = CStringGetTextDatum(sku);
+	inv_plan_exec(&holds_units_plan, values, NULL, 0);
+	return inv_result_int8(0, 1);
 }
 
 /* A one-element uuid[] */
@@ -246,22 +267,23 @@ uuid_array1(pg_uuid_t *id)
 }
 
 /*
- * Lock one hold.  Returns its state; *overdue tells whether it is past its
- * expiry at "now".  Raises IV003 when there is no such hold.
+ * Lock one hold and read the clock: the call's "now" is taken once the
+ * lock is held, so a wait for the lock cannot make an expired hold look
+ * in force.  Returns the hold's state; *overdue tells whether it is past
+ * its expiry.  Raises IV003 when there is no such hold.
  */
 static char *
-lock_hold(pg_uuid_t *id, TimestampTz now, bool *overdue)
+lock_hold(pg_uuid_t *id, TimestampTz *now, bool *overdue)
 {
-	Datum		values[2];
+	Datum		value = UUIDPGetDatum(id);
 	bool		isnull;
 
-	values[0] = UUIDPGetDatum(id);
-	values[1] = TimestampTzGetDatum(now);
-	if (inv_plan_exec(&lock_hold_plan, values, NULL, 0) == 0)
+	if (inv_plan_exec(&lock_hold_plan, &value, NULL, 0) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INV_RESERVATION_NOT_FOUND),
 				 errmsg("reservation %s not found", inv_uuid_str(id))));
-	*overdue = DatumGetBool(inv_result(0, 2, &isnull));
+	*now = GetCurrentTimestamp();
+	*overdue = DatumGetTimestampTz(inv_result(0, 2, &isnull)) <= *now;
 	return TextDatumGetCString(inv_result(0, 1, &isnull));
 }
 
@@ -296,13 +318,13 @@ inv_commit(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *id = inv_arg_uuid(fcinfo, 0, "reservation_id");
 	text	   *reference = inv_arg_text_or_null(fcinfo, 1);
-	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz now;
 	bool		overdue;
 	char	   *state;
 	bool		done = false;
 
 	SPI_connect();
-	state = lock_hold(id, now, &overdue);
+	state = lock_hold(id, &now, &overdue);
 	if (strcmp(state, "committed") == 0)
 		done = false;
 	else if (strcmp(state, "released") == 0)
@@ -330,13 +352,13 @@ inv_release(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *id = inv_arg_uuid(fcinfo, 0, "reservation_id");
 	text	   *reason = inv_arg_text_or_null(fcinfo, 1);
-	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz now;
 	bool		overdue;
 	char	   *state;
 	bool		done = false;
 
 	SPI_connect();
-	state = lock_hold(id, now, &overdue);
+	state = lock_hold(id, &now, &overdue);
 	if (strcmp(state, "committed") == 0)
 		raise_not_held(id, state, "released");
 	else if (strcmp(state, "held") != 0)
@@ -362,7 +384,8 @@ Datum
 inv_extend(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *id = inv_arg_uuid(fcinfo, 0, "reservation_id");
-	TimestampTz now = GetCurrentTimestamp();
+	Interval   *ttl;
+	TimestampTz now;
 	TimestampTz expires;
 	Datum		values[2];
 	bool		overdue;
@@ -372,10 +395,11 @@ inv_extend(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("ttl must not be null")));
-	expires = inv_expiry(fcinfo, 1, now);
+	ttl = inv_arg_ttl(fcinfo, 1);
 
 	SPI_connect();
-	state = lock_hold(id, now, &overdue);
+	state = lock_hold(id, &now, &overdue);
+	expires = inv_expiry(ttl, now);
 	if (strcmp(state, "committed") == 0 || strcmp(state, "released") == 0)
 		raise_not_held(id, state, "extended");
 	else if (strcmp(state, "expired") == 0 || overdue)
@@ -393,7 +417,9 @@ inv_extend(PG_FUNCTION_ARGS)
  * inv_sweep(max_holds int) RETURNS int
  *
  * Expire up to max_holds overdue holds, oldest first, skipping holds that
- * other sessions have locked.  Returns how many were expired.
+ * other sessions have locked or whose stock rows are busy: a later sweep
+ * (or the reserve that needs the units) gets those.  Returns how many were
+ * expired.
  */
 Datum
 inv_sweep(PG_FUNCTION_ARGS)
@@ -401,6 +427,8 @@ inv_sweep(PG_FUNCTION_ARGS)
 	int32		max_holds;
 	TimestampTz now = GetCurrentTimestamp();
 	Datum		values[2];
+	Datum		candidates;
+	int			ncandidates;
 	Datum		ids;
 	int			nids;
 
@@ -419,7 +447,8 @@ inv_sweep(PG_FUNCTION_ARGS)
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int32GetDatum(max_holds);
 	inv_plan_exec(&overdue_batch_plan, values, NULL, 0);
-	ids = inv_result_array(1, UUIDOID, &nids);
+	candidates = inv_result_array(1, UUIDOID, &ncandidates);
+	ids = lock_overdue(candidates, ncandidates, empty_text_array(), now, &nids);
 	holds_finish(ids, nids, HOLD_EXPIRED, now, NULL, NULL);
 	SPI_finish();
 	PG_RETURN_INT32(nids);

@@ -25,16 +25,17 @@ typedef enum HoldEnd
 extern void holds_finish(Datum ids, int nids, HoldEnd end, TimestampTz now,
 						 text *reference, text *reason);
 
-/* Units of sku in holds that are still "held" but past their expiry. */
-extern int64 holds_overdue_qty(const char *sku, TimestampTz now);
-
 /*
- * Expire, on the spot, the overdue holds with a line in one of skus (text[]).
- * The caller holds the stock locks of the SKUs in locked (text[]); holds
- * that need another stock row that is busy, or that another session has
- * locked, are left to the sweep.  Never waits for a lock, so it cannot
- * deadlock.  Returns the number of holds expired.
+ * Lock, without waiting, the overdue holds with a line of one of skus
+ * (text[]) that this call can expire: the caller holds the stock rows of
+ * the SKUs in locked (text[]); other rows they need are taken if free.
+ * Returns their ids (uuid[]) and count; holds_finish(HOLD_EXPIRED) then
+ * gives their units back.  Busy holds and rows are left to the sweep.
  */
-extern int	holds_reclaim(Datum skus, Datum locked, TimestampTz now);
+extern Datum holds_lock_overdue(Datum skus, Datum locked, TimestampTz now,
+								int *nids);
+
+/* Units of sku in the holds ids (uuid[]). */
+extern int64 holds_units(Datum ids, const char *sku);
 
 #endif							/* INVENTORY_HOLDS_H */

@@ -112,40 +112,60 @@ inv_arg_text_or_null(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
- * The expiry of a hold taken or extended at "now" with the interval in
- * argument argno (NULL: inventory.default_ttl).  The ttl must be positive
- * and at most inventory.max_ttl.
+ * The ttl in argument argno, checked: NULL stands for inventory.default_ttl;
+ * a ttl must be positive and at most inventory.max_ttl, and so must the
+ * default.  Checked against the clock now, before any lock is taken; the
+ * expiry itself is computed later, with inv_expiry(), from the clock read
+ * once the locks are held.
  */
-TimestampTz
-inv_expiry(FunctionCallInfo fcinfo, int argno, TimestampTz now)
+Interval *
+inv_arg_ttl(FunctionCallInfo fcinfo, int argno)
 {
+	TimestampTz now = GetCurrentTimestamp();
+	Interval   *ttl;
 	TimestampTz expires;
-	TimestampTz limit;
+	TimestampTz limit = now + (int64) inv_max_ttl * USECS_PER_SEC;
 
 	if (PG_ARGISNULL(argno))
-		return now + (int64) inv_default_ttl * USECS_PER_SEC;
+	{
+		if (inv_default_ttl > inv_max_ttl)
+			ereport(ERROR,
+					(errcode(ERRCODE_INV_LIMIT_EXCEEDED),
+					 errmsg("inventory.default_ttl exceeds inventory.max_ttl"),
+					 errdetail("inventory.default_ttl is %d s; inventory.max_ttl is %d s.",
+							   inv_default_ttl, inv_max_ttl)));
+		return NULL;
+	}
 
-	expires = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-													  TimestampTzGetDatum(now),
-													  PG_GETARG_DATUM(argno)));
+	ttl = PG_GETARG_INTERVAL_P(argno);
+	expires = inv_expiry(ttl, now);
 	if (expires <= now)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ttl must be positive"),
 				 errdetail("ttl is %s.",
 						   DatumGetCString(DirectFunctionCall1(interval_out,
-															   PG_GETARG_DATUM(argno))))));
-
-	limit = now + (int64) inv_max_ttl * USECS_PER_SEC;
+															   IntervalPGetDatum(ttl))))));
 	if (expires > limit)
 		ereport(ERROR,
 				(errcode(ERRCODE_INV_LIMIT_EXCEEDED),
 				 errmsg("ttl exceeds inventory.max_ttl"),
 				 errdetail("ttl is %s; inventory.max_ttl is %d s.",
 						   DatumGetCString(DirectFunctionCall1(interval_out,
-															   PG_GETARG_DATUM(argno))),
+															   IntervalPGetDatum(ttl))),
 						   inv_max_ttl)));
-	return expires;
+	return ttl;
+}
+
+/* The expiry of a hold given ttl (NULL: inventory.default_ttl) at "now". */
+TimestampTz
+inv_expiry(Interval *ttl, TimestampTz now)
+{
+	if (ttl == NULL)
+		return now + (int64) inv_default_ttl * USECS_PER_SEC;
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+												   TimestampTzGetDatum(now),
+												   IntervalPGetDatum(ttl)));
 }
 
 char *

@@ -10,6 +10,7 @@
 
 #include "fmgr.h"
 #include "datatype/timestamp.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 /* GUCs, defined in inventory.c */
@@ -25,7 +26,8 @@ extern char *inv_arg_sku(FunctionCallInfo fcinfo, int argno, const char *argname
 extern int64 inv_arg_int8(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern pg_uuid_t *inv_arg_uuid(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern text *inv_arg_text_or_null(FunctionCallInfo fcinfo, int argno);
-extern TimestampTz inv_expiry(FunctionCallInfo fcinfo, int argno, TimestampTz now);
+extern Interval *inv_arg_ttl(FunctionCallInfo fcinfo, int argno);
+extern TimestampTz inv_expiry(Interval *ttl, TimestampTz now);
 
 extern char *inv_uuid_str(const pg_uuid_t *id);
 

@@ -4,13 +4,16 @@
  *	  Taking holds: inv_reserve, inv_reserve_cart and inv_try_reserve_cart.
  *
  * All three are one engine over a normalized cart (cart.c):
- *	1. an idempotency key seen before returns the same hold (replay), or
- *	   IV006 when the request differs (other lines or owner);
+ *	1. calls with the same idempotency key are serialized by a
+ *	   transaction-level advisory lock on the key, taken before any row
+ *	   lock; a key seen before returns the same hold (replay), or IV006 when
+ *	   the request differs (other lines or owner);
  *	2. the cart's stock rows are locked in SKU order, all of them, before
- *	   anything is decided, so two carts never deadlock;
+ *	   anything is decided, so two carts never deadlock; the clock is read
+ *	   after that, so a wait cannot make an expired hold look in force;
  *	3. a SKU short of units first gets back the units of its overdue holds
- *	   (holds.c: holds_reclaim), but only when that is enough, so a refusal
- *	   writes nothing;
+ *	   (holds.c: holds_lock_overdue), but only when the holds this call
+ *	   could lock are enough, so a refusal writes nothing;
  *	4. the hold, its lines, the stock and the event are written.
  * A refusal is raised (IV001, IV002) or, for inv_try_reserve_cart,
  * returned as a status; either way nothing has been written.
@@ -20,6 +23,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -67,11 +71,13 @@ typedef struct ReserveOutcome
 typedef struct ReserveRequest
 {
 	InvCart    *cart;
-	TimestampTz now;
-	TimestampTz expires;
+	Interval   *ttl;			/* NULL: inventory.default_ttl */
 	text	   *key;
 	text	   *owner;
 } ReserveRequest;
+
+/* classid of the advisory locks on idempotency keys ("IV" in ASCII) */
+#define INV_IDEMPOTENCY_LOCK_CLASS 0x4956
 
 static InvPlan find_key_plan = {
 	"SELECT r.id,"
@@ -141,8 +147,8 @@ find_key(const ReserveRequest *req, Datum skus, Datum qtys, pg_uuid_t *id)
 				(errcode(ERRCODE_INV_IDEMPOTENCY_KEY_REUSED),
 				 errmsg("idempotency key \"%s\" was used for a different request",
 						text_to_cstring(req->key)),
-				 errdetail("It belongs to reservation %s, which has other lines or another owner.",
-						   inv_uuid_str(id))));
+				 errdetail("The reservation made with this key has other lines or another owner."),
+				 errhint("Use a new key for a new request.")));
 	return true;
 }
 
@@ -207,6 +213,56 @@ check_cart(const InvCart *cart, Datum skus, int64 *avail, ReserveOutcome *out)
 		out->status = RESERVE_INSUFFICIENT_STOCK;
 }
 
+/*
+ * Serialize the calls that carry this idempotency key until the end of the
+ * transaction, so that a retry racing its original waits for it and then
+ * sees its hold.  Two keys with the same hash merely queue.
+ */
+static void
+lock_key(text *key)
+{
+	uint32		hash = hash_bytes((unsigned char *) VARDATA_ANY(key),
+								  VARSIZE_ANY_EXHDR(key));
+
+	DirectFunctionCall2(pg_advisory_xact_lock_int4,
+						Int32GetDatum(INV_IDEMPOTENCY_LOCK_CLASS),
+						Int32GetDatum((int32) hash));
+}
+
+/*
+ * Some lines are short: free the units of their overdue holds if the holds
+ * this call can lock are enough for every short line.  Returns false, with
+ * the units that could be had in out->short_available, when they are not;
+ * nothing is written then.
+ */
+static bool
+reclaim(Datum skus, ReserveOutcome *out, TimestampTz now)
+{
+	Datum	   *short_skus = palloc(sizeof(Datum) * out->nshort);
+	Datum		ids;
+	int			nids;
+	bool		enough = true;
+
+	for (int i = 0; i < out->nshort; i++)
+		short_skus[i] = CStringGetTextDatum(out->short_lines[i].sku);
+	ids = holds_lock_overdue(PointerGetDatum(construct_array(short_skus, out->nshort,
+															 TEXTOID, -1, false,
+															 TYPALIGN_INT)),
+							 skus, now, &nids);
+	if (nids == 0)
+		return false;
+
+	for (int i = 0; i < out->nshort; i++)
+	{
+		out->short_available[i] += holds_units(ids, out->short_lines[i].sku);
+		if (out->short_lines[i].qty > out->short_available[i])
+			enough = false;
+	}
+	if (enough)
+		holds_finish(ids, nids, HOLD_EXPIRED, now, NULL, NULL);
+	return enough;
+}
+
 static void
 reserve(const ReserveRequest *req, ReserveOutcome *out)
 {
@@ -214,6 +270,7 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 	Datum		skus;
 	Datum		qtys;
 	int64	   *avail;
+	TimestampTz now;
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	bool		isnull;
@@ -223,50 +280,35 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 	qtys = cart_qty_array(cart);
 	avail = palloc(sizeof(int64) * cart->nlines);
 
-	if (req->key != NULL && find_key(req, skus, qtys, &out->id))
+	if (req->key != NULL)
 	{
-		out->status = RESERVE_REPLAYED;
-		goto done;
+		lock_key(req->key);
+		if (find_key(req, skus, qtys, &out->id))
+		{
+			out->status = RESERVE_REPLAYED;
+			goto done;
+		}
 	}
 
 	out->status = RESERVE_RESERVED;
 	check_cart(cart, skus, avail, out);
+	now = GetCurrentTimestamp();
 	if (out->status == RESERVE_UNKNOWN_SKU)
 		goto done;
-
 	if (out->status == RESERVE_INSUFFICIENT_STOCK)
 	{
-		/* Would the units of overdue holds cover every short line? */
-		bool		enough = true;
-		Datum	   *short_skus = palloc(sizeof(Datum) * out->nshort);
-		int			nshort = out->nshort;
-
-		for (int i = 0; i < nshort; i++)
-		{
-			InvLine    *line = &out->short_lines[i];
-
-			out->short_available[i] += holds_overdue_qty(line->sku, req->now);
-			if (line->qty > out->short_available[i])
-				enough = false;
-			short_skus[i] = CStringGetTextDatum(line->sku);
-		}
-		if (!enough)
+		if (!reclaim(skus, out, now))
 			goto done;
-
-		holds_reclaim(PointerGetDatum(construct_array(short_skus, nshort, TEXTOID,
-													  -1, false, TYPALIGN_INT)),
-					  skus, req->now);
-		/* a hold another session had locked may still stand in the way */
 		out->status = RESERVE_RESERVED;
 		check_cart(cart, skus, avail, out);
 		if (out->status != RESERVE_RESERVED)
-			goto done;
+			elog(ERROR, "inventory: stock still short after reclaiming overdue holds");
 	}
 
 	values[0] = PointerGetDatum(req->key);
 	values[1] = PointerGetDatum(req->owner);
-	values[2] = TimestampTzGetDatum(req->now);
-	values[3] = TimestampTzGetDatum(req->expires);
+	values[2] = TimestampTzGetDatum(now);
+	values[3] = TimestampTzGetDatum(inv_expiry(req->ttl, now));
 	if (req->key == NULL)
 		nulls[0] = 'n';
 	if (req->owner == NULL)
@@ -274,11 +316,15 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 	if (inv_plan_exec(&insert_hold_plan, values, nulls, 0) == 0)
 	{
 		/*
-		 * A concurrent call with the same key committed after our lookup;
-		 * ON CONFLICT waited for it.  Its hold is the answer.
+		 * The key was taken by someone who did not hold our advisory lock
+		 * (a row written by hand, or since purged): ask for a retry.
 		 */
 		if (!find_key(req, skus, qtys, &out->id))
-			elog(ERROR, "inventory: idempotency key conflict without a reservation");
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not reserve with idempotency key \"%s\" due to a concurrent change",
+							text_to_cstring(req->key)),
+					 errhint("Retry the call.")));
 		out->status = RESERVE_REPLAYED;
 		goto done;
 	}
@@ -291,7 +337,7 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 
 	values[0] = skus;
 	values[1] = qtys;
-	values[2] = TimestampTzGetDatum(req->now);
+	values[2] = TimestampTzGetDatum(now);
 	if (inv_plan_exec(&add_reserved_plan, values, NULL, 0) != (uint64) cart->nlines)
 		elog(ERROR, "inventory: reserved stock of fewer SKUs than the cart has");
 
@@ -301,7 +347,7 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 		outbox_reservation_events(PointerGetDatum(construct_array(&id, 1, UUIDOID,
 																  UUID_LEN, false,
 																  TYPALIGN_CHAR)),
-								  "reservation.held", req->now);
+								  "reservation.held", now);
 	}
 
 done:
@@ -314,8 +360,7 @@ request_init(ReserveRequest *req, FunctionCallInfo fcinfo, int ttl_arg,
 			 InvCart *cart)
 {
 	req->cart = cart;
-	req->now = GetCurrentTimestamp();
-	req->expires = inv_expiry(fcinfo, ttl_arg, req->now);
+	req->ttl = inv_arg_ttl(fcinfo, ttl_arg);
 	req->key = inv_arg_text_or_null(fcinfo, ttl_arg + 1);
 	req->owner = inv_arg_text_or_null(fcinfo, ttl_arg + 2);
 	if (req->key != NULL && VARSIZE_ANY_EXHDR(req->key) == 0)

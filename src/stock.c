@@ -94,27 +94,24 @@ sku_array1(const char *sku)
 
 /*
  * on_hand is about to become new_on_hand: refuse (IV001) when that is
- * below the units held, after giving back overdue holds if they are enough
- * to make room.
+ * below the units held, after giving back the overdue holds of the SKU
+ * when those are enough to make room.
  */
 static void
 make_room(const char *sku, StockRow *row, int64 new_on_hand, TimestampTz now)
 {
-	int64		held;
+	Datum		skus;
+	Datum		ids;
+	int			nids;
+	int64		held = row->reserved;
 
-	if (new_on_hand >= row->reserved)
+	if (new_on_hand >= held)
 		return;
 
-	held = row->reserved - holds_overdue_qty(sku, now);
-	if (new_on_hand >= held)
-	{
-		Datum		skus = sku_array1(sku);
-
-		holds_reclaim(skus, skus, now);
-		if (!lock_stock(sku, row))
-			elog(ERROR, "inventory: stock row of SKU \"%s\" vanished", sku);
-		held = row->reserved;
-	}
+	skus = sku_array1(sku);
+	ids = holds_lock_overdue(skus, skus, now, &nids);
+	if (nids > 0)
+		held -= holds_units(ids, sku);
 	if (new_on_hand < held)
 		ereport(ERROR,
 				(errcode(ERRCODE_INV_INSUFFICIENT_STOCK),
@@ -122,6 +119,8 @@ make_room(const char *sku, StockRow *row, int64 new_on_hand, TimestampTz now)
 				 errdetail("on_hand would be " INT64_FORMAT ", but " INT64_FORMAT
 						   " units are held.", new_on_hand, held),
 				 errhint("Release or commit holds first.")));
+	holds_finish(ids, nids, HOLD_EXPIRED, now, NULL, NULL);
+	row->reserved = held;
 }
 
 /* Write the new on_hand, its ledger row and its event. */
@@ -160,7 +159,7 @@ inv_set_stock(PG_FUNCTION_ARGS)
 	char	   *sku = inv_arg_sku(fcinfo, 0, "sku");
 	int64		on_hand = inv_arg_int8(fcinfo, 1, "on_hand");
 	text	   *reason = inv_arg_text_or_null(fcinfo, 2);
-	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz now;
 	StockRow	row;
 
 	if (on_hand < 0)
@@ -174,7 +173,11 @@ inv_set_stock(PG_FUNCTION_ARGS)
 	{
 		Datum		values[3];
 
-		if (lock_stock(sku, &row))
+		bool		found = lock_stock(sku, &row);
+
+		/* the clock is read once the row is ours */
+		now = GetCurrentTimestamp();
+		if (found)
 		{
 			make_room(sku, &row, on_hand, now);
 			store_on_hand(sku, on_hand, on_hand - row.on_hand, reason, now, true);
@@ -208,7 +211,7 @@ inv_adjust(PG_FUNCTION_ARGS)
 	char	   *sku = inv_arg_sku(fcinfo, 0, "sku");
 	int64		delta = inv_arg_int8(fcinfo, 1, "delta");
 	text	   *reason = inv_arg_text_or_null(fcinfo, 2);
-	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz now;
 	StockRow	row;
 	int64		on_hand;
 
@@ -223,6 +226,7 @@ inv_adjust(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INV_UNKNOWN_SKU),
 				 errmsg("unknown SKU \"%s\"", sku),
 				 errhint("Create a SKU with inv_set_stock().")));
+	now = GetCurrentTimestamp();
 	if (!PG_ARGISNULL(3) && PG_GETARG_INT64(3) != row.version)
 		ereport(ERROR,
 				(errcode(ERRCODE_INV_VERSION_CONFLICT),
@@ -238,8 +242,8 @@ inv_adjust(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INV_INSUFFICIENT_STOCK),
 				 errmsg("insufficient stock for SKU \"%s\"", sku),
-				 errdetail("Cannot write off " INT64_FORMAT " units; on_hand is " INT64_FORMAT ".",
-						   -delta, row.on_hand)));
+				 errdetail("delta is " INT64_FORMAT "; on_hand is " INT64_FORMAT ".",
+						   delta, row.on_hand)));
 	make_room(sku, &row, on_hand, now);
 	store_on_hand(sku, on_hand, delta, reason, now, true);
 	SPI_finish();

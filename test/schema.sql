@@ -406,8 +406,8 @@ SELECT function_lang_is(:'extschema', 'inv_verify', ARRAY[]::name[], 'sql');
 
 SELECT volatility_is(:'extschema', 'inv_set_stock', ARRAY['text', 'bigint', 'text'], 'volatile');
 SELECT volatility_is(:'extschema', 'inv_adjust', ARRAY['text', 'bigint', 'text', 'bigint'], 'volatile');
-SELECT volatility_is(:'extschema', 'inv_stock', ARRAY['text'], 'stable');
-SELECT volatility_is(:'extschema', 'inv_available', ARRAY['text'], 'stable');
+SELECT volatility_is(:'extschema', 'inv_stock', ARRAY['text'], 'volatile');
+SELECT volatility_is(:'extschema', 'inv_available', ARRAY['text'], 'volatile');
 SELECT volatility_is(:'extschema', 'inv_reserve', ARRAY['text', 'bigint', 'interval', 'text', 'text'], 'volatile');
 SELECT volatility_is(:'extschema', 'inv_reserve_cart', ARRAY['jsonb', 'interval', 'text', 'text'], 'volatile');
 SELECT volatility_is(:'extschema', 'inv_try_reserve_cart', ARRAY['jsonb', 'interval', 'text', 'text'], 'volatile');
