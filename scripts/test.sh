@@ -28,25 +28,19 @@ count_regress() {
 	done < <(grep -E '^(test |     )?[[:space:]]*[^ ]+ +\.\.\. (ok|FAILED|failed)' "$log")
 }
 
-run_regress() {
-	local log=$INV_TMP/regress.log
-	inv_log "pg_regress"
-	make -C "$INV_ROOT" -s installcheck-regress >"$log" 2>&1 || true
+# One PGXS suite: make target, kind, and the folder of its regression.diffs.
+run_pgxs_suite() {
+	local target=$1 kind=$2 diffs=$3/regression.diffs log=$INV_TMP/$2.log
+	inv_log "$kind"
+	make -C "$INV_ROOT" -s "$target" >"$log" 2>&1 || true
 	cat "$log"
-	count_regress "$log" regress
-	[ -s "$INV_ROOT/regression.diffs" ] && head -200 "$INV_ROOT/regression.diffs"
-	grep -qE '\.\.\. ' "$log" || fail "regress (no test ran)"
+	count_regress "$log" "$kind"
+	if [ -s "$diffs" ]; then head -200 "$diffs"; fi
+	grep -qE '\.\.\. ' "$log" || fail "$kind (no test ran)"
 }
 
-run_isolation() {
-	local log=$INV_TMP/isolation.log
-	inv_log "isolation"
-	make -C "$INV_ROOT" -s installcheck-isolation >"$log" 2>&1 || true
-	cat "$log"
-	count_regress "$log" isolation
-	[ -s "$INV_ROOT/output_iso/regression.diffs" ] && head -200 "$INV_ROOT/output_iso/regression.diffs"
-	grep -qE '\.\.\. ' "$log" || fail "isolation (no test ran)"
-}
+run_regress() { run_pgxs_suite installcheck-regress regress "$INV_ROOT"; }
+run_isolation() { run_pgxs_suite installcheck-isolation isolation "$INV_ROOT/output_iso"; }
 
 # pgTAP: each file runs in a fresh database; every "ok"/"not ok" counts,
 # and a file whose plan does not match what ran fails as a whole.
