@@ -12,7 +12,7 @@ PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare
 
 # pg_regress reads sql/NAME.sql and compares with expected/NAME.out
-REGRESS = setup stock reserve cart commit_release sweep
+REGRESS = setup stock reserve cart commit_release sweep verify
 REGRESS_OPTS = --load-extension=inventory
 # isolation specs live in specs/
 ISOLATION = last_unit cart_deadlock commit_vs_release double_commit \

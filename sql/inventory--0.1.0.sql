@@ -239,6 +239,15 @@ AS $$
 	  LEFT JOIN sold c ON c.sku = s.sku
 	 WHERE s.on_hand <> coalesce(a.qty, 0) - coalesce(c.qty, 0)
 	UNION ALL
+	SELECT coalesce(a.sku, e.sku), 'stock.adjusted events do not match the ledger',
+		   coalesce(a.n, 0), coalesce(e.n, 0)
+	  FROM (SELECT a.sku, count(*) AS n FROM inventory.adjustment a GROUP BY a.sku) a
+	  FULL JOIN (SELECT o.aggregateid AS sku, count(*) AS n
+				   FROM inventory.outbox o
+				  WHERE o.aggregatetype = 'stock' AND o.type = 'stock.adjusted'
+				  GROUP BY o.aggregateid) e ON e.sku = a.sku
+	 WHERE coalesce(a.n, 0) <> coalesce(e.n, 0)
+	UNION ALL
 	SELECT r.id::text, 'reservation has not exactly one reservation.held event', 1, count(o.id)
 	  FROM inventory.reservation r
 	  LEFT JOIN inventory.outbox o

@@ -114,17 +114,15 @@ inv_arg_text_or_null(FunctionCallInfo fcinfo, int argno)
 /*
  * The ttl in argument argno, checked: NULL stands for inventory.default_ttl;
  * a ttl must be positive and at most inventory.max_ttl, and so must the
- * default.  Checked against the clock now, before any lock is taken; the
- * expiry itself is computed later, with inv_expiry(), from the clock read
- * once the locks are held.
+ * default.  Checked before any lock is taken; the expiry itself is computed
+ * later, with inv_expiry(), from the clock read once the locks are held.
  */
 Interval *
 inv_arg_ttl(FunctionCallInfo fcinfo, int argno)
 {
-	TimestampTz now = GetCurrentTimestamp();
 	Interval   *ttl;
-	TimestampTz expires;
-	TimestampTz limit = now + (int64) inv_max_ttl * USECS_PER_SEC;
+	Interval   *zero = palloc0(sizeof(Interval));
+	Interval   *max = palloc0(sizeof(Interval));
 
 	if (PG_ARGISNULL(argno))
 	{
@@ -137,16 +135,22 @@ inv_arg_ttl(FunctionCallInfo fcinfo, int argno)
 		return NULL;
 	}
 
+	/*
+	 * Compare intervals rather than timestamps, so that a ttl of any size
+	 * gets a ttl error, never "timestamp out of range".
+	 */
 	ttl = PG_GETARG_INTERVAL_P(argno);
-	expires = inv_expiry(ttl, now);
-	if (expires <= now)
+	max->time = (int64) inv_max_ttl * USECS_PER_SEC;
+	if (DatumGetBool(DirectFunctionCall2(interval_le, IntervalPGetDatum(ttl),
+										 IntervalPGetDatum(zero))))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ttl must be positive"),
 				 errdetail("ttl is %s.",
 						   DatumGetCString(DirectFunctionCall1(interval_out,
 															   IntervalPGetDatum(ttl))))));
-	if (expires > limit)
+	if (DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(ttl),
+										 IntervalPGetDatum(max))))
 		ereport(ERROR,
 				(errcode(ERRCODE_INV_LIMIT_EXCEEDED),
 				 errmsg("ttl exceeds inventory.max_ttl"),

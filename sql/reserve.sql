@@ -1,0 +1,194 @@
+--
+-- reserve: inv_reserve, its hold, its event, its ttl and settings, its
+-- refusals, idempotency keys, the reclaim of overdue holds, savepoints.
+-- SKUs: RSV-*
+--
+
+SELECT inv_set_stock('RSV-A', 10);
+
+--
+-- A hold: held, one line, reserved and version go up, one held event
+--
+SELECT test_mark() AS mark \gset
+SELECT test_keep('rsv1', inv_reserve('RSV-A', 3, NULL, NULL, 'alice')) AS rsv1 \gset
+SELECT * FROM test_stock('RSV-A');
+SELECT * FROM test_holds('RSV-A');
+SELECT * FROM test_events(:mark);
+-- every key of a reservation event
+SELECT array_agg(k ORDER BY k COLLATE "C") AS payload_keys
+  FROM inventory.outbox o, jsonb_object_keys(o.payload) k
+ WHERE o.seq > :mark;
+-- the payload carries the hold's own times
+SELECT (o.payload->>'expires_at')::timestamptz = r.expires_at AS expires_ok,
+       (o.payload->>'created_at')::timestamptz = r.created_at AS created_ok,
+       o.payload->'finished_at' = 'null' AS not_finished
+  FROM inventory.outbox o JOIN inventory.reservation r ON r.id::text = o.aggregateid
+ WHERE o.seq > :mark;
+-- no ttl given: inventory.default_ttl, 5 minutes
+SELECT expires_at - created_at AS ttl FROM inventory.reservation WHERE id = :'rsv1';
+SELECT inv_available('RSV-A');
+SELECT sku, on_hand, reserved, available FROM inv_stock('RSV-A');
+
+-- a ttl given
+SELECT test_keep('rsv2', inv_reserve('RSV-A', 1, '20 minutes')) AS rsv2 \gset
+SELECT expires_at - created_at AS ttl FROM inventory.reservation WHERE id = :'rsv2';
+
+--
+-- The last units: a reserve may take exactly what is available, no more
+--
+SELECT inv_set_stock('RSV-L', 2);
+SELECT test_keep('rsv3', inv_reserve('RSV-L', 2)) IS NOT NULL AS reserved;
+SELECT * FROM test_stock('RSV-L');
+SELECT test_fingerprint() AS fp \gset
+SELECT inv_reserve('RSV-L', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT test_fingerprint() = :'fp' AS unchanged;
+
+--
+-- Settings
+--
+-- inventory.default_ttl is the ttl of a hold taken without one
+SET inventory.default_ttl = '42min';
+SELECT test_keep('rsv4', inv_reserve('RSV-A', 1)) AS rsv4 \gset
+SELECT expires_at - created_at AS ttl FROM inventory.reservation WHERE id = :'rsv4';
+RESET inventory.default_ttl;
+-- inventory.max_ttl caps the ttl given (IV007), inclusive
+SET inventory.max_ttl = '10min';
+SELECT test_fingerprint() AS fp \gset
+SELECT inv_reserve('RSV-A', 1, '601 seconds');
+\echo :LAST_ERROR_SQLSTATE
+SELECT inv_reserve('RSV-A', 1, '1 day');
+\echo :LAST_ERROR_SQLSTATE
+SELECT test_fingerprint() = :'fp' AS unchanged;
+SELECT test_keep('rsv5', inv_reserve('RSV-A', 1, '10 minutes')) AS rsv5 \gset
+SELECT expires_at - created_at AS ttl FROM inventory.reservation WHERE id = :'rsv5';
+-- ... and bounds inventory.default_ttl too: while the default is above the
+-- limit, a hold taken without a ttl is refused (IV007)
+SET inventory.default_ttl = '20min';
+SELECT test_fingerprint() AS fp \gset
+SELECT inv_reserve('RSV-A', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM inv_try_reserve_cart('[{"sku": "RSV-A", "qty": 1}]');
+\echo :LAST_ERROR_SQLSTATE
+SELECT test_fingerprint() = :'fp' AS unchanged;
+RESET inventory.default_ttl;
+RESET inventory.max_ttl;
+SHOW inventory.max_ttl;
+
+--
+-- Bad input: 22004 for NULL, 22023 for a bad value, naming the argument;
+-- unknown SKU: IV002.  Nothing changes.
+--
+SELECT test_fingerprint() AS fp \gset
+SELECT inv_reserve(NULL, 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT inv_reserve('', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT inv_reserve('RSV-A', NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT inv_reserve('RSV-A', 0);
+\echo :LAST_ERROR_SQLSTATE
+SELECT inv_reserve('RSV-A', -1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT inv_reserve('RSV-A', 1, '0 seconds');
+\echo :LAST_ERROR_SQLSTATE
+SELECT inv_reserve('RSV-A', 1, '-5 seconds');
+\echo :LAST_ERROR_SQLSTATE
+SELECT inv_reserve('RSV-A', 1, '1 minute', '');
+\echo :LAST_ERROR_SQLSTATE
+-- a ttl beyond the range of timestamps is just as much a bad ttl
+SELECT inv_reserve('RSV-A', 1, '-300000 years');
+\echo :LAST_ERROR_SQLSTATE
+SELECT inv_reserve('RSV-A', 1, '300000 years');
+\echo :LAST_ERROR_SQLSTATE
+SELECT inv_reserve('RSV-NONE', 1);
+\echo :LAST_ERROR_SQLSTATE
+-- more than there is
+SELECT inv_reserve('RSV-A', 100);
+\echo :LAST_ERROR_SQLSTATE
+SELECT test_fingerprint() = :'fp' AS unchanged;
+
+--
+-- Idempotency keys: the same request returns the same hold and writes
+-- nothing; the same key for another request is IV006
+--
+SELECT test_keep('rsvk', inv_reserve('RSV-A', 2, '5 minutes', 'rsv-key-1', 'bob')) AS rsvk \gset
+SELECT test_fingerprint() AS fp \gset
+SELECT inv_reserve('RSV-A', 2, '5 minutes', 'rsv-key-1', 'bob') = :'rsvk' AS same_hold;
+-- the ttl is not part of the request
+SELECT inv_reserve('RSV-A', 2, NULL, 'rsv-key-1', 'bob') = :'rsvk' AS same_hold;
+-- nor is the function: the same single line through inv_reserve_cart
+SELECT inv_reserve_cart('[{"sku": "RSV-A", "qty": 2}]', NULL, 'rsv-key-1', 'bob') = :'rsvk' AS same_hold;
+SELECT status, shortfall FROM inv_try_reserve_cart('[{"sku": "RSV-A", "qty": 2}]', NULL, 'rsv-key-1', 'bob');
+SELECT reservation_id = :'rsvk' AS same_hold
+  FROM inv_try_reserve_cart('[{"sku": "RSV-A", "qty": 2}]', NULL, 'rsv-key-1', 'bob');
+SELECT test_fingerprint() = :'fp' AS unchanged;
+-- other qty, other SKU, other owner, no owner: IV006, nothing changes
+SELECT * FROM test_error($$SELECT inv_reserve('RSV-A', 3, NULL, 'rsv-key-1', 'bob')$$);
+SELECT * FROM test_error($$SELECT inv_reserve('RSV-L', 2, NULL, 'rsv-key-1', 'bob')$$);
+SELECT * FROM test_error($$SELECT inv_reserve('RSV-A', 2, NULL, 'rsv-key-1', 'carol')$$);
+SELECT * FROM test_error($$SELECT inv_reserve('RSV-A', 2, NULL, 'rsv-key-1')$$);
+-- the key is checked before the SKU
+SELECT * FROM test_error($$SELECT inv_reserve('RSV-NONE', 2, NULL, 'rsv-key-1', 'bob')$$);
+SELECT test_fingerprint() = :'fp' AS unchanged;
+-- the same key without an owner the first time: an owner later is IV006
+SELECT test_keep('rsvk2', inv_reserve('RSV-A', 1, NULL, 'rsv-key-2')) AS rsvk2 \gset
+SELECT inv_reserve('RSV-A', 1, NULL, 'rsv-key-2') = :'rsvk2' AS same_hold;
+SELECT * FROM test_error($$SELECT inv_reserve('RSV-A', 1, NULL, 'rsv-key-2', 'bob')$$);
+SELECT * FROM test_holds('RSV-A');
+SELECT * FROM test_stock('RSV-A');
+
+--
+-- A hold past its ttl no longer counts, before any sweep
+--
+SELECT inv_set_stock('RSV-R', 5);
+SELECT test_keep('rsv6', inv_reserve('RSV-R', 4, '100 milliseconds')) AS rsv6 \gset
+SELECT test_keep('rsv7', inv_reserve('RSV-R', 1)) AS rsv7 \gset
+SELECT pg_sleep(0.3);
+SELECT * FROM test_stock('RSV-R');
+SELECT inv_available('RSV-R');
+SELECT sku, on_hand, reserved, available FROM inv_stock('RSV-R');
+SELECT * FROM test_holds('RSV-R');
+
+-- a reserve that finds too little stock reclaims the SKU's overdue holds on
+-- the spot: rsv6 expires (with its event) and its units go to rsv8
+SELECT test_mark() AS mark \gset
+SELECT test_keep('rsv8', inv_reserve('RSV-R', 4)) AS rsv8 \gset
+SELECT * FROM test_stock('RSV-R');
+SELECT * FROM test_holds('RSV-R');
+SELECT * FROM test_events(:mark);
+
+-- when even the overdue units are not enough it refuses, and reclaims
+-- nothing: the overdue hold is still held
+SELECT inv_set_stock('RSV-S', 5);
+SELECT test_keep('rsv9', inv_reserve('RSV-S', 3, '100 milliseconds')) AS rsv9 \gset
+SELECT test_keep('rsv10', inv_reserve('RSV-S', 1)) AS rsv10 \gset
+SELECT pg_sleep(0.3);
+SELECT * FROM test_stock('RSV-S');
+SELECT test_fingerprint() AS fp \gset
+-- 5 wanted, 4 available (1 free + 3 overdue)
+SELECT inv_reserve('RSV-S', 5);
+\echo :LAST_ERROR_SQLSTATE
+SELECT test_fingerprint() = :'fp' AS unchanged;
+SELECT * FROM test_holds('RSV-S');
+-- a reserve that fits in the free units leaves the overdue hold to the sweep
+SELECT test_keep('rsv11', inv_reserve('RSV-S', 1)) IS NOT NULL AS reserved;
+SELECT * FROM test_holds('RSV-S');
+SELECT * FROM test_stock('RSV-S');
+
+--
+-- Rolling back to a savepoint undoes the hold, the stock and the event
+--
+BEGIN;
+SELECT test_fingerprint() AS fp \gset
+SELECT test_mark() AS mark \gset
+SAVEPOINT before_hold;
+SELECT test_keep('rsv12', inv_reserve('RSV-A', 1)) IS NOT NULL AS reserved;
+SELECT on_hand, reserved FROM inventory.stock WHERE sku = 'RSV-A';
+SELECT type, subject FROM test_events(:mark);
+ROLLBACK TO SAVEPOINT before_hold;
+SELECT on_hand, reserved FROM inventory.stock WHERE sku = 'RSV-A';
+SELECT count(*) AS events FROM test_events(:mark);
+SELECT test_fingerprint() = :'fp' AS unchanged;
+COMMIT;
+SELECT count(*) AS rolled_back_holds FROM test_hold WHERE label = 'rsv12';
