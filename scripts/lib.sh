@@ -14,6 +14,8 @@ INV_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 INV_TMP=${INV_TMP:-$INV_ROOT/tmp}
 INV_PORT=${INV_PORT:-54329}
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
+# build against 15 even where other server-dev versions are installed
+export PG_CONFIG=${PG_CONFIG:-$PG_BINDIR/pg_config}
 INV_PACKAGES=${INV_PACKAGES:-"postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap libipc-run-perl make gcc"}
 
 inv_log() { printf '==> %s\n' "$*" >&2; }

@@ -323,7 +323,7 @@ inv_commit(PG_FUNCTION_ARGS)
 	char	   *state;
 	bool		done = false;
 
-	SPI_connect();
+	inv_spi_connect();
 	state = lock_hold(id, &now, &overdue);
 	if (strcmp(state, "committed") == 0)
 		done = false;
@@ -357,7 +357,7 @@ inv_release(PG_FUNCTION_ARGS)
 	char	   *state;
 	bool		done = false;
 
-	SPI_connect();
+	inv_spi_connect();
 	state = lock_hold(id, &now, &overdue);
 	if (strcmp(state, "committed") == 0)
 		raise_not_held(id, state, "released");
@@ -397,7 +397,7 @@ inv_extend(PG_FUNCTION_ARGS)
 				 errmsg("ttl must not be null")));
 	ttl = inv_arg_ttl(fcinfo, 1);
 
-	SPI_connect();
+	inv_spi_connect();
 	state = lock_hold(id, &now, &overdue);
 	expires = inv_expiry(ttl, now);
 	if (strcmp(state, "committed") == 0 || strcmp(state, "released") == 0)
@@ -443,7 +443,7 @@ inv_sweep(PG_FUNCTION_ARGS)
 				 errmsg("max_holds must be positive"),
 				 errdetail("max_holds is %d.", max_holds)));
 
-	SPI_connect();
+	inv_spi_connect();
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int32GetDatum(max_holds);
 	inv_plan_exec(&overdue_batch_plan, values, NULL, 0);

@@ -275,7 +275,7 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	bool		isnull;
 
-	SPI_connect();
+	inv_spi_connect();
 	skus = cart_sku_array(cart);
 	qtys = cart_qty_array(cart);
 	avail = palloc(sizeof(int64) * cart->nlines);

@@ -14,6 +14,15 @@
 
 #include "spi_plans.h"
 
+void
+inv_spi_connect(void)
+{
+	int			rc = SPI_connect();
+
+	if (rc != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+}
+
 static SPIPlanPtr
 inv_plan_get(InvPlan *plan)
 {

@@ -26,6 +26,9 @@ typedef struct InvPlan
 	SPIPlanPtr	plan;			/* NULL until first use */
 } InvPlan;
 
+/* SPI_connect(), raising an error if it fails */
+extern void inv_spi_connect(void);
+
 /*
  * Run a statement; returns SPI_processed.  nulls is NULL or has ' '/'n' per
  * argument, as for SPI_execute_plan.  count limits the rows (0: all).

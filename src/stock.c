@@ -168,7 +168,7 @@ inv_set_stock(PG_FUNCTION_ARGS)
 				 errmsg("on_hand must not be negative"),
 				 errdetail("on_hand is " INT64_FORMAT ".", on_hand)));
 
-	SPI_connect();
+	inv_spi_connect();
 	for (;;)
 	{
 		Datum		values[3];
@@ -220,7 +220,7 @@ inv_adjust(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("delta must not be zero")));
 
-	SPI_connect();
+	inv_spi_connect();
 	if (!lock_stock(sku, &row))
 		ereport(ERROR,
 				(errcode(ERRCODE_INV_UNKNOWN_SKU),
@@ -276,7 +276,7 @@ inv_stock(PG_FUNCTION_ARGS)
 	bool		nulls[6];
 
 	InitMaterializedSRF(fcinfo, 0);
-	SPI_connect();
+	inv_spi_connect();
 	read_levels(sku);
 	for (int i = 0; i < 6; i++)
 		values[i] = inv_result(0, i + 1, &nulls[i]);
@@ -293,7 +293,7 @@ inv_available(PG_FUNCTION_ARGS)
 	char	   *sku = inv_arg_sku(fcinfo, 0, "sku");
 	int64		available;
 
-	SPI_connect();
+	inv_spi_connect();
 	read_levels(sku);
 	available = inv_result_int8(0, 4);
 	SPI_finish();
