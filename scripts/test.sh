@@ -5,13 +5,14 @@
 #   pg_regress   sql/*.sql vs expected/*.out      one test per file
 #   isolation    specs/*.spec vs expected/*.out   one test per spec
 #   pgTAP        test/*.sql                       one test per assertion
+#   dump         scripts/dump_restore.sh          one test per check
 #   stress       scripts/stress.sh                one test per invariant
 #
-# SUITES="regress isolation pgtap stress" picks suites (default: all).
+# SUITES="regress isolation pgtap dump stress" picks suites (default: all).
 
 source "$(dirname "$0")/lib.sh"
 
-SUITES=${SUITES:-"regress isolation pgtap stress"}
+SUITES=${SUITES:-"regress isolation pgtap dump stress"}
 passed=0
 failed=0
 failures=()
@@ -68,20 +69,23 @@ run_pgtap() {
 	done
 }
 
-run_stress() {
-	local log=$INV_TMP/stress.log line
-	inv_log "stress"
-	"$INV_ROOT/scripts/stress.sh" >"$log" 2>&1 || true
+# A script that prints "PASS name" / "FAIL name: details" per check.
+run_checks() {
+	local kind=$1 script=$2 log=$INV_TMP/$1.log line
+	inv_log "$kind"
+	"$script" >"$log" 2>&1 || true
 	cat "$log"
-	# stress.sh prints "PASS name" / "FAIL name" per invariant
 	while IFS= read -r line; do
 		case "$line" in
 			PASS\ *) pass ;;
-			FAIL\ *) fail "stress ${line#FAIL }" ;;
+			FAIL\ *) fail "$kind ${line#FAIL }" ;;
 		esac
 	done <"$log"
-	grep -qE '^(PASS|FAIL) ' "$log" || fail "stress (no check ran)"
+	grep -qE '^(PASS|FAIL) ' "$log" || fail "$kind (no check ran)"
 }
+
+run_stress() { run_checks stress "$INV_ROOT/scripts/stress.sh"; }
+run_dump() { run_checks dump "$INV_ROOT/scripts/dump_restore.sh"; }
 
 inv_packages
 inv_build
