@@ -78,9 +78,13 @@ SELECT inv_extend(:'cr5', '11 seconds');
 \echo :LAST_ERROR_SQLSTATE
 SELECT test_fingerprint() = :'fp' AS unchanged;
 -- exactly max_ttl is fine
-SELECT inv_extend(:'cr5', '10 seconds') IS NOT NULL AS extended;
+SELECT inv_extend(:'cr5', '10 seconds') AS new_expiry \gset
+SELECT :'new_expiry'::timestamptz - clock_timestamp() BETWEEN '9 seconds' AND '10 seconds' AS about_10s,
+       (SELECT expires_at FROM inventory.reservation WHERE id = :'cr5') = :'new_expiry' AS stored;
 RESET inventory.max_ttl;
-SELECT inv_extend(:'cr5', '5 minutes') IS NOT NULL AS extended;
+SELECT inv_extend(:'cr5', '5 minutes') AS new_expiry \gset
+SELECT :'new_expiry'::timestamptz - clock_timestamp() BETWEEN '4 min 59 s' AND '5 minutes' AS about_5min,
+       (SELECT expires_at FROM inventory.reservation WHERE id = :'cr5') = :'new_expiry' AS stored;
 
 --
 -- Bad input (22004, 22023) and unknown ids (IV003); nothing changes

@@ -7,7 +7,9 @@
 -- first give back whatever earlier files left overdue, so that the counts
 -- below are this file's own
 SELECT pg_sleep(0.3);
-SELECT inv_sweep() >= 0 AS swept_leftovers;
+SELECT inv_sweep() AS leftovers \gset
+SELECT count(*) = 0 AS nothing_overdue_left
+  FROM inventory.reservation WHERE state = 'held' AND expires_at <= clock_timestamp();
 -- nothing overdue: nothing to do, nothing written
 SELECT test_fingerprint() AS fp \gset
 SELECT inv_sweep();

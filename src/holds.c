@@ -103,7 +103,10 @@ static InvPlan overdue_for_skus_plan = {
 	2, {TEXTARRAYOID, TIMESTAMPTZOID}
 };
 
-/* candidates for a sweep: the oldest overdue holds */
+/*
+ * candidates for a sweep: the oldest overdue holds, a few times more than
+ * the sweep may expire, so that some busy ones do not stall it
+ */
 static InvPlan overdue_batch_plan = {
 	"SELECT id FROM inventory.reservation"
 	" WHERE state = 'held' AND expires_at <= $1"
@@ -128,9 +131,9 @@ static InvPlan try_lock_stock_plan = {
 };
 
 /*
- * Lock, skipping the busy ones, the holds of $1 that are still held and
- * overdue (rechecked on the latest row version) and whose SKUs are all in
- * $2 or $3.
+ * Lock, skipping the busy ones, at most $5 (NULL: all) of the holds of $1
+ * that are still held and overdue (rechecked on the latest row version)
+ * and whose SKUs are all in $2 or $3, oldest first.
  */
 static InvPlan lock_overdue_plan = {
 	"SELECT r.id FROM inventory.reservation r"
@@ -138,9 +141,10 @@ static InvPlan lock_overdue_plan = {
 	"   AND NOT EXISTS (SELECT 1 FROM inventory.reservation_line l"
 	"                    WHERE l.reservation_id = r.id"
 	"                      AND l.sku <> ALL ($2) AND l.sku <> ALL ($3))"
-	" ORDER BY r.id"
+	" ORDER BY r.expires_at"
+	" LIMIT $5"
 	" FOR NO KEY UPDATE OF r SKIP LOCKED",
-	4, {UUIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID}
+	5, {UUIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID, INT4OID}
 };
 
 static const char *const hold_end_state[] = {
@@ -201,9 +205,10 @@ empty_text_array(void)
  */
 static Datum
 lock_overdue(Datum candidates, int ncandidates, Datum locked, TimestampTz now,
-			 int *nids)
+			 int32 max_holds, int *nids)
 {
-	Datum		values[4];
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	Datum		got;
 	int			n;
 
@@ -227,7 +232,10 @@ lock_overdue(Datum candidates, int ncandidates, Datum locked, TimestampTz now,
 	values[1] = locked;
 	values[2] = got;
 	values[3] = TimestampTzGetDatum(now);
-	inv_plan_exec(&lock_overdue_plan, values, NULL, 0);
+	values[4] = Int32GetDatum(max_holds);
+	if (max_holds <= 0)
+		nulls[4] = 'n';
+	inv_plan_exec(&lock_overdue_plan, values, nulls, 0);
 	return inv_result_array(1, UUIDOID, nids);
 }
 
@@ -242,7 +250,7 @@ holds_lock_overdue(Datum skus, Datum locked, TimestampTz now, int *nids)
 	values[1] = TimestampTzGetDatum(now);
 	inv_plan_exec(&overdue_for_skus_plan, values, NULL, 0);
 	candidates = inv_result_array(1, UUIDOID, &ncandidates);
-	return lock_overdue(candidates, ncandidates, locked, now, nids);
+	return lock_overdue(candidates, ncandidates, locked, now, 0, nids);
 }
 
 int64
@@ -364,7 +372,7 @@ inv_release(PG_FUNCTION_ARGS)
 	else if (strcmp(state, "held") != 0)
 		done = false;
 	else if (overdue)
-		holds_finish(uuid_array1(id), 1, HOLD_EXPIRED, now, NULL, NULL);
+		holds_finish(uuid_array1(id), 1, HOLD_EXPIRED, now, NULL, reason);
 	else
 	{
 		holds_finish(uuid_array1(id), 1, HOLD_RELEASED, now, NULL, reason);
@@ -445,10 +453,11 @@ inv_sweep(PG_FUNCTION_ARGS)
 
 	inv_spi_connect();
 	values[0] = TimestampTzGetDatum(now);
-	values[1] = Int32GetDatum(max_holds);
+	values[1] = Int32GetDatum(max_holds > PG_INT32_MAX / 4 ? PG_INT32_MAX : max_holds * 4);
 	inv_plan_exec(&overdue_batch_plan, values, NULL, 0);
 	candidates = inv_result_array(1, UUIDOID, &ncandidates);
-	ids = lock_overdue(candidates, ncandidates, empty_text_array(), now, &nids);
+	ids = lock_overdue(candidates, ncandidates, empty_text_array(), now,
+					   max_holds, &nids);
 	holds_finish(ids, nids, HOLD_EXPIRED, now, NULL, NULL);
 	SPI_finish();
 	PG_RETURN_INT32(nids);

@@ -112,17 +112,51 @@ inv_arg_text_or_null(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * Largest part of a ttl we add to a timestamp: beyond it the addition could
+ * leave the timestamp range, and no max_ttl (at most INT_MAX seconds, about
+ * 68 years) comes near it.
+ */
+#define TTL_PART_MAX_YEARS 1000
+
+static char *
+interval_str(Interval *ttl)
+{
+	return DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(ttl)));
+}
+
+/*
+ * Raise unless now < expires <= now + inventory.max_ttl.  Checking the
+ * computed expiry, rather than comparing intervals, keeps mixed units
+ * honest: '1 mon -30 days' is not zero in every month.
+ */
+static void
+check_expiry(Interval *ttl, TimestampTz now, TimestampTz expires)
+{
+	if (expires <= now)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ttl must be positive"),
+				 errdetail("ttl is %s.", interval_str(ttl))));
+	if (expires - now > (int64) inv_max_ttl * USECS_PER_SEC)
+		ereport(ERROR,
+				(errcode(ERRCODE_INV_LIMIT_EXCEEDED),
+				 errmsg("ttl exceeds inventory.max_ttl"),
+				 errdetail("ttl is %s; inventory.max_ttl is %d s.",
+						   interval_str(ttl), inv_max_ttl)));
+}
+
+/*
  * The ttl in argument argno, checked: NULL stands for inventory.default_ttl;
  * a ttl must be positive and at most inventory.max_ttl, and so must the
- * default.  Checked before any lock is taken; the expiry itself is computed
- * later, with inv_expiry(), from the clock read once the locks are held.
+ * default.  Checked before any lock is taken; inv_expiry() computes the
+ * expiry later, from the clock read once the locks are held, and checks it
+ * again there.
  */
 Interval *
 inv_arg_ttl(FunctionCallInfo fcinfo, int argno)
 {
 	Interval   *ttl;
-	Interval   *zero = palloc0(sizeof(Interval));
-	Interval   *max = palloc0(sizeof(Interval));
+	int64		part_max = (int64) TTL_PART_MAX_YEARS * DAYS_PER_YEAR * USECS_PER_DAY;
 
 	if (PG_ARGISNULL(argno))
 	{
@@ -135,41 +169,40 @@ inv_arg_ttl(FunctionCallInfo fcinfo, int argno)
 		return NULL;
 	}
 
-	/*
-	 * Compare intervals rather than timestamps, so that a ttl of any size
-	 * gets a ttl error, never "timestamp out of range".
-	 */
 	ttl = PG_GETARG_INTERVAL_P(argno);
-	max->time = (int64) inv_max_ttl * USECS_PER_SEC;
-	if (DatumGetBool(DirectFunctionCall2(interval_le, IntervalPGetDatum(ttl),
-										 IntervalPGetDatum(zero))))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("ttl must be positive"),
-				 errdetail("ttl is %s.",
-						   DatumGetCString(DirectFunctionCall1(interval_out,
-															   IntervalPGetDatum(ttl))))));
-	if (DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(ttl),
-										 IntervalPGetDatum(max))))
-		ereport(ERROR,
-				(errcode(ERRCODE_INV_LIMIT_EXCEEDED),
-				 errmsg("ttl exceeds inventory.max_ttl"),
-				 errdetail("ttl is %s; inventory.max_ttl is %d s.",
-						   DatumGetCString(DirectFunctionCall1(interval_out,
-															   IntervalPGetDatum(ttl))),
-						   inv_max_ttl)));
+	if (Abs(ttl->month) > TTL_PART_MAX_YEARS * MONTHS_PER_YEAR ||
+		Abs(ttl->day) > TTL_PART_MAX_YEARS * DAYS_PER_YEAR ||
+		ttl->time > part_max || ttl->time < -part_max)
+	{
+		Interval   *zero = palloc0(sizeof(Interval));
+
+		/* far out of range either way: its rough sign decides the error */
+		check_expiry(ttl, 0,
+					 DatumGetBool(DirectFunctionCall2(interval_le,
+													  IntervalPGetDatum(ttl),
+													  IntervalPGetDatum(zero)))
+					 ? 0 : PG_INT64_MAX);
+	}
+	(void) inv_expiry(ttl, GetCurrentTimestamp());
 	return ttl;
 }
 
-/* The expiry of a hold given ttl (NULL: inventory.default_ttl) at "now". */
+/*
+ * The expiry of a hold given ttl (NULL: inventory.default_ttl) at "now",
+ * checked against inventory.max_ttl.
+ */
 TimestampTz
 inv_expiry(Interval *ttl, TimestampTz now)
 {
+	TimestampTz expires;
+
 	if (ttl == NULL)
 		return now + (int64) inv_default_ttl * USECS_PER_SEC;
-	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-												   TimestampTzGetDatum(now),
-												   IntervalPGetDatum(ttl)));
+	expires = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+													  TimestampTzGetDatum(now),
+													  IntervalPGetDatum(ttl)));
+	check_expiry(ttl, now, expires);
+	return expires;
 }
 
 char *
