@@ -33,10 +33,8 @@ installcheck-regress:
 installcheck-isolation:
 	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION)
 
-.PHONY: demo test bench
+.PHONY: demo test
 demo:
 	./scripts/demo.sh
 test:
 	./scripts/test.sh
-bench:
-	./scripts/bench.sh

@@ -38,8 +38,9 @@ inv_packages() {
 
 inv_build() {
 	inv_log "building and installing the extension"
-	make -C "$INV_ROOT" -s
-	as_root make -C "$INV_ROOT" -s install >/dev/null
+	make -C "$INV_ROOT" -s PG_CONFIG="$PG_CONFIG"
+	# PG_CONFIG on the command line: sudo drops the environment
+	as_root make -C "$INV_ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
 }
 
 # The user that runs the server: postgres when we are root.
@@ -55,10 +56,13 @@ inv_stop() {
 	if [ -f "$INV_TMP/data/postmaster.pid" ]; then
 		as_server "$PG_BINDIR/pg_ctl" -D "$INV_TMP/data" -m fast -w stop >/dev/null 2>&1 || true
 	fi
+	if [ -n "${INV_SOCK:-}" ] && [ "$INV_SOCK" != "$INV_TMP" ]; then
+		rm -rf "$INV_SOCK"
+	fi
 }
 
-# Start a fresh cluster; extra postgresql.conf lines come on stdin-less
-# arguments, one setting each ("name = value").
+# Start a fresh cluster; each argument is one more postgresql.conf line
+# ("name = value").
 inv_start() {
 	inv_stop
 	rm -rf "$INV_TMP"
@@ -72,12 +76,20 @@ inv_start() {
 			inv_log "checkout not reachable by postgres; cluster in $INV_TMP"
 		fi
 	fi
+	# a unix socket path may not exceed 107 bytes: a deep checkout puts the
+	# socket in a short private folder instead
+	INV_SOCK=$INV_TMP
+	if [ $(( ${#INV_TMP} + ${#INV_PORT} + 10 )) -gt 100 ]; then
+		INV_SOCK=$(mktemp -d /tmp/inv-sock.XXXXXX)
+		[ "$(id -u)" -eq 0 ] && chown postgres: "$INV_SOCK"
+		inv_log "checkout path too long for a socket; socket in $INV_SOCK"
+	fi
 	as_server "$PG_BINDIR/initdb" -D "$INV_TMP/data" -U postgres --auth=trust \
 		--no-instructions -E UTF8 --locale=C.UTF-8 >"$INV_TMP/initdb.log" 2>&1 \
 		|| { cat "$INV_TMP/initdb.log" >&2; return 1; }
 	{
 		echo "listen_addresses = ''"
-		echo "unix_socket_directories = '$INV_TMP'"
+		echo "unix_socket_directories = '$INV_SOCK'"
 		echo "port = $INV_PORT"
 		echo "shared_preload_libraries = 'inventory'"
 		echo "max_connections = 300"
@@ -88,7 +100,8 @@ inv_start() {
 	} | as_server tee -a "$INV_TMP/data/postgresql.conf" >/dev/null
 	as_server "$PG_BINDIR/pg_ctl" -D "$INV_TMP/data" -l "$INV_TMP/server.log" -w start >/dev/null \
 		|| { cat "$INV_TMP/server.log" >&2; return 1; }
-	export PGHOST=$INV_TMP PGPORT=$INV_PORT PGUSER=postgres PGDATABASE=postgres
+	export INV_TMP INV_SOCK
+	export PGHOST=$INV_SOCK PGPORT=$INV_PORT PGUSER=postgres PGDATABASE=postgres
 	inv_log "cluster up: PGHOST=$PGHOST PGPORT=$PGPORT"
 }
 

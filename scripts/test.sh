@@ -50,9 +50,12 @@ run_pgtap() {
 	inv_log "pgTAP"
 	for f in "$INV_ROOT"/test/*.sql; do
 		[ -e "$f" ] || continue
-		inv_psql -d postgres -c "DROP DATABASE IF EXISTS inventory_tap" \
-			-c "CREATE DATABASE inventory_tap"
-		inv_psql -d inventory_tap -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION inventory"
+		if ! inv_psql -d postgres -c "DROP DATABASE IF EXISTS inventory_tap" \
+			-c "CREATE DATABASE inventory_tap" ||
+			! inv_psql -d inventory_tap -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION inventory"; then
+			fail "pgtap $(basename "$f"): could not prepare its database"
+			continue
+		fi
 		out=$(psql -X -A -t -v ON_ERROR_STOP=1 -d inventory_tap -f "$f" 2>&1) || true
 		echo "# $(basename "$f")"
 		echo "$out" | grep -E '^(not )?ok |^1\.\.|^#|ERROR' || true
@@ -87,10 +90,21 @@ run_checks() {
 run_stress() { run_checks stress "$INV_ROOT/scripts/stress.sh"; }
 run_dump() { run_checks dump "$INV_ROOT/scripts/dump_restore.sh"; }
 
-inv_packages
-inv_build
+summary() {
+	echo
+	if [ ${#failures[@]} -gt 0 ]; then
+		echo "Failures:"
+		printf '  %s\n' "${failures[@]}"
+	fi
+	echo "$passed passed, $failed failed"
+}
+
+# a set-up that fails still ends with the summary line
+setup_failed() { fail "set-up: $1"; summary; exit 1; }
+inv_packages || setup_failed "installing packages"
+inv_build || setup_failed "building the extension"
 # durability is not under test here: fsync off keeps the suite fast
-inv_start "fsync = off"
+inv_start "fsync = off" || setup_failed "starting the cluster"
 trap inv_stop EXIT
 rm -rf "$INV_ROOT/results" "$INV_ROOT/output_iso" "$INV_ROOT/regression.diffs" "$INV_ROOT/regression.out"
 
@@ -98,10 +112,5 @@ for suite in $SUITES; do
 	"run_$suite"
 done
 
-echo
-if [ ${#failures[@]} -gt 0 ]; then
-	echo "Failures:"
-	printf '  %s\n' "${failures[@]}"
-fi
-echo "$passed passed, $failed failed"
+summary
 [ "$failed" -eq 0 ]

@@ -50,7 +50,7 @@ SELECT test_fingerprint() = :'fp' AS unchanged;
 -- inv_extend: a hold in force gets expiry now + ttl, and an extended
 -- event; the stock is not touched
 --
-SELECT test_keep('cr4', inv_reserve('CR-B', 1, '1 second')) AS cr4 \gset
+SELECT test_keep('cr4', inv_reserve('CR-B', 1, '3 seconds')) AS cr4 \gset
 SELECT version AS v FROM inventory.stock WHERE sku = 'CR-B' \gset
 SELECT test_mark() AS mark \gset
 SELECT now() AS t0 \gset
@@ -64,7 +64,7 @@ SELECT (payload->>'expires_at')::timestamptz = :'expiry' AS payload_has_new_expi
   FROM inventory.outbox WHERE seq > :mark;
 SELECT version = :v AS stock_untouched FROM inventory.stock WHERE sku = 'CR-B';
 -- it outlives its first ttl: commit after it has passed
-SELECT pg_sleep(1.1);
+SELECT pg_sleep(3.1);
 SELECT inv_commit(:'cr4');
 -- inventory.max_ttl applies to extensions too (IV007)
 SELECT test_keep('cr5', inv_reserve('CR-B', 1)) AS cr5 \gset

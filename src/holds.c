@@ -104,8 +104,9 @@ static InvPlan overdue_for_skus_plan = {
 };
 
 /*
- * candidates for a sweep: the oldest overdue holds, a few times more than
- * the sweep may expire, so that some busy ones do not stall it
+ * candidates for a sweep: the oldest overdue holds.  Exactly as many as the
+ * sweep may expire: every candidate's stock rows get try-locked, and rows
+ * locked for holds the sweep would not expire would only block others.
  */
 static InvPlan overdue_batch_plan = {
 	"SELECT id FROM inventory.reservation"
@@ -453,7 +454,7 @@ inv_sweep(PG_FUNCTION_ARGS)
 
 	inv_spi_connect();
 	values[0] = TimestampTzGetDatum(now);
-	values[1] = Int32GetDatum(max_holds > PG_INT32_MAX / 4 ? PG_INT32_MAX : max_holds * 4);
+	values[1] = Int32GetDatum(max_holds);
 	inv_plan_exec(&overdue_batch_plan, values, NULL, 0);
 	candidates = inv_result_array(1, UUIDOID, &ncandidates);
 	ids = lock_overdue(candidates, ncandidates, empty_text_array(), now,
