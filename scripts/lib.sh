@@ -56,8 +56,10 @@ inv_stop() {
 	if [ -f "$INV_TMP/data/postmaster.pid" ]; then
 		as_server "$PG_BINDIR/pg_ctl" -D "$INV_TMP/data" -m fast -w stop >/dev/null 2>&1 || true
 	fi
-	if [ -n "${INV_SOCK:-}" ] && [ "$INV_SOCK" != "$INV_TMP" ]; then
-		rm -rf "$INV_SOCK"
+	# only a socket folder this process made (never one inherited)
+	if [ -n "${inv_sock_made:-}" ]; then
+		rm -rf "$inv_sock_made"
+		inv_sock_made=
 	fi
 }
 
@@ -81,6 +83,7 @@ inv_start() {
 	INV_SOCK=$INV_TMP
 	if [ $(( ${#INV_TMP} + ${#INV_PORT} + 10 )) -gt 100 ]; then
 		INV_SOCK=$(mktemp -d /tmp/inv-sock.XXXXXX)
+		inv_sock_made=$INV_SOCK
 		[ "$(id -u)" -eq 0 ] && chown postgres: "$INV_SOCK"
 		inv_log "checkout path too long for a socket; socket in $INV_SOCK"
 	fi

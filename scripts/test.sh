@@ -7,12 +7,13 @@
 #   pgTAP        test/*.sql                       one test per assertion
 #   dump         scripts/dump_restore.sh          one test per check
 #   stress       scripts/stress.sh                one test per invariant
+#   demo         scripts/demo.sh (make demo)      one test
 #
-# SUITES="regress isolation pgtap dump stress" picks suites (default: all).
+# SUITES="regress isolation pgtap dump stress demo" picks suites (default: all).
 
 source "$(dirname "$0")/lib.sh"
 
-SUITES=${SUITES:-"regress isolation pgtap dump stress"}
+SUITES=${SUITES:-"regress isolation pgtap dump stress demo"}
 passed=0
 failed=0
 failures=()
@@ -88,6 +89,20 @@ run_checks() {
 }
 
 run_stress() { run_checks stress "$INV_ROOT/scripts/stress.sh"; }
+
+# make demo, the README's other command, on a cluster of its own
+run_demo() {
+	local log=$INV_TMP/demo.log
+	inv_log "demo"
+	if INV_TMP=$INV_TMP/demo INV_PORT=$((INV_PORT + 1)) "$INV_ROOT/scripts/demo.sh" >"$log" 2>&1 &&
+		grep -q '^Sold exactly 100, oversold 0, inv_verify() clean' "$log"; then
+		tail -3 "$log"
+		pass
+	else
+		tail -40 "$log"
+		fail "demo"
+	fi
+}
 run_dump() { run_checks dump "$INV_ROOT/scripts/dump_restore.sh"; }
 
 summary() {
