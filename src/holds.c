@@ -265,16 +265,6 @@ holds_units(Datum ids, const char *sku)
 	return inv_result_int8(0, 1);
 }
 
-/* A one-element uuid[] */
-static Datum
-uuid_array1(pg_uuid_t *id)
-{
-	Datum		elem = UUIDPGetDatum(id);
-
-	return PointerGetDatum(construct_array(&elem, 1, UUIDOID, UUID_LEN,
-										   false, TYPALIGN_CHAR));
-}
-
 /*
  * Lock one hold and read the clock: the call's "now" is taken once the
  * lock is held, so a wait for the lock cannot make an expired hold look
@@ -342,7 +332,7 @@ inv_commit(PG_FUNCTION_ARGS)
 		raise_expired(id, "committed");
 	else
 	{
-		holds_finish(uuid_array1(id), 1, HOLD_COMMITTED, now, reference, NULL);
+		holds_finish(inv_uuid_array1(id), 1, HOLD_COMMITTED, now, reference, NULL);
 		done = true;
 	}
 	SPI_finish();
@@ -373,10 +363,10 @@ inv_release(PG_FUNCTION_ARGS)
 	else if (strcmp(state, "held") != 0)
 		done = false;
 	else if (overdue)
-		holds_finish(uuid_array1(id), 1, HOLD_EXPIRED, now, NULL, reason);
+		holds_finish(inv_uuid_array1(id), 1, HOLD_EXPIRED, now, NULL, reason);
 	else
 	{
-		holds_finish(uuid_array1(id), 1, HOLD_RELEASED, now, NULL, reason);
+		holds_finish(inv_uuid_array1(id), 1, HOLD_RELEASED, now, NULL, reason);
 		done = true;
 	}
 	SPI_finish();
@@ -417,7 +407,7 @@ inv_extend(PG_FUNCTION_ARGS)
 	values[0] = UUIDPGetDatum(id);
 	values[1] = TimestampTzGetDatum(expires);
 	inv_plan_exec(&extend_hold_plan, values, NULL, 0);
-	outbox_reservation_events(uuid_array1(id), "reservation.extended", now);
+	outbox_reservation_events(inv_uuid_array1(id), "reservation.extended", now);
 	SPI_finish();
 	PG_RETURN_TIMESTAMPTZ(expires);
 }

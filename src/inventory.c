@@ -13,7 +13,9 @@
 
 #include <limits.h>
 
+#include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
@@ -209,4 +211,14 @@ char *
 inv_uuid_str(const pg_uuid_t *id)
 {
 	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
+}
+
+/* A uuid[] of one element */
+Datum
+inv_uuid_array1(pg_uuid_t *id)
+{
+	Datum		elem = UUIDPGetDatum(id);
+
+	return PointerGetDatum(construct_array(&elem, 1, UUIDOID, UUID_LEN,
+										   false, TYPALIGN_CHAR));
 }

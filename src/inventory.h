@@ -30,5 +30,6 @@ extern Interval *inv_arg_ttl(FunctionCallInfo fcinfo, int argno);
 extern TimestampTz inv_expiry(Interval *ttl, TimestampTz now);
 
 extern char *inv_uuid_str(const pg_uuid_t *id);
+extern Datum inv_uuid_array1(pg_uuid_t *id);
 
 #endif							/* INVENTORY_H */

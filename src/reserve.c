@@ -341,14 +341,7 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 	if (inv_plan_exec(&add_reserved_plan, values, NULL, 0) != (uint64) cart->nlines)
 		elog(ERROR, "inventory: reserved stock of fewer SKUs than the cart has");
 
-	{
-		Datum		id = UUIDPGetDatum(&out->id);
-
-		outbox_reservation_events(PointerGetDatum(construct_array(&id, 1, UUIDOID,
-																  UUID_LEN, false,
-																  TYPALIGN_CHAR)),
-								  "reservation.held", now);
-	}
+	outbox_reservation_events(inv_uuid_array1(&out->id), "reservation.held", now);
 
 done:
 	SPI_finish();
