@@ -12,14 +12,18 @@ PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare
 
 # pg_regress reads sql/NAME.sql and compares with expected/NAME.out
-REGRESS = setup stock reserve cart commit_release sweep verify
+REGRESS = setup stock reserve cart commit_release sweep verify relay stats upgrade
 REGRESS_OPTS = --load-extension=inventory
 # isolation specs live in specs/
 ISOLATION = last_unit cart_deadlock commit_vs_release double_commit \
 	commit_vs_sweep set_stock_vs_reserve idempotency_race two_sweepers \
 	reclaim_vs_sweep reclaim_vs_commit release_vs_sweep extend_vs_sweep \
-	adjust_cas cart_vs_set_stock set_stock_create checkout_vs_sweep
+	adjust_cas cart_vs_set_stock set_stock_create checkout_vs_sweep \
+	relay_late_commit relay_older_xid relay_two_relays
 ISOLATION_OPTS = --load-extension=inventory
+# TAP tests live in t/; they start clusters of their own (the sweepers
+# need shared_preload_libraries)
+TAP_TESTS = 1
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

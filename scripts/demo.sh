@@ -20,7 +20,7 @@ DB=inventory_demo
 SKU=PS5
 STOCK=100
 CLIENTS=64
-ROUND_SECONDS=3		# buyers come for this long, then the sweep
+ROUND_SECONDS=3		# buyers come for this long, then a pause
 TTL=2				# a walked-away hold expires after this (s)
 MAX_ROUNDS=10
 PGB=$INV_ROOT/test/pgbench
@@ -35,13 +35,22 @@ q() { psql -X -q -A -t -F ' ' -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 inv_psql -d postgres -c "CREATE DATABASE $DB"
 inv_psql -d "$DB" -c "CREATE EXTENSION inventory" -f "$PGB/harness.sql"
 q -c "SELECT inv_set_stock('$SKU', $STOCK, 'flash sale stock')" >/dev/null
+# CREATE EXTENSION asked the launcher for a sweeper in this database
+for _ in $(seq 100); do
+	sweeper=$(q -c "SELECT pid FROM pg_stat_activity
+	                 WHERE backend_type = 'inventory sweeper' AND datname = current_database()")
+	[ -n "$sweeper" ] && break
+	sleep 0.1
+done
+[ -n "$sweeper" ] || { echo "no inventory sweeper started in $DB" >&2; exit 1; }
 
 cat <<EOF
 
 Flash sale: $STOCK x $SKU, $CLIENTS buyers at a time, each wants 1 unit.
 A buyer with a hold pays (50 %), fails the payment (25 %) or walks away (25 %:
-the hold, ttl $TTL s, is left to expire).  No background worker yet: between
-rounds of buyers this demo waits ${TTL} s and runs inv_sweep() itself.
+the hold, ttl $TTL s, is left to expire).  Nobody runs a sweep: the sweeper
+(background worker, pid $sweeper, inventory.sweep_interval = 1 s) puts the
+abandoned holds back on sale by itself.  Between rounds the demo just waits.
 
 EOF
 
@@ -71,11 +80,16 @@ while :; do
 		       (SELECT count(*) FROM inventory.reservation WHERE state = 'held')")
 	printf 'round %d: %d s of buyers; so far: buyers %d, holds %d, sold %d; abandoned holds in the way: %d\n' \
 		"$round" "$ROUND_SECONDS" "$buyers" "$holds" "$sold" "$waiting"
-	sleep "$TTL.5"
-	swept=$(q -c "SELECT inv_sweep()")
+	# nobody buys now: every hold that expires meanwhile is the sweeper's
+	before=$(q -c "SELECT count(*) FROM inventory.reservation WHERE state = 'expired'")
+	sleep "$((TTL + 1)).5"
+	read -r swept still < <(q -c "
+		SELECT count(*) FILTER (WHERE state = 'expired') - $before,
+		       count(*) FILTER (WHERE state = 'held')
+		  FROM inventory.reservation")
 	swept_total=$((swept_total + swept))
-	printf '         %s s later, inv_sweep() (run by the demo, no worker yet) expired: %d\n' \
-		"$TTL.5" "$swept"
+	printf '         %s s later, nobody connected: the sweeper expired %d by itself, %d still held\n' \
+		"$((TTL + 1)).5" "$swept" "$still"
 	left=$(q -c "SELECT on_hand FROM inventory.stock WHERE sku = '$SKU'")
 	[ "$left" -eq 0 ] && break
 	if [ "$round" -ge "$MAX_ROUNDS" ]; then
@@ -129,7 +143,7 @@ printf '  %-22s %s\n' \
 	"holds taken" "${n[holds]}, $(( n[holds] * 1000 / buying_ms )) reservations per second (${n[holds]} holds / $((buying_ms / 1000)).$(printf '%03d' $((buying_ms % 1000))) s of buying)" \
 	"  paid (committed)" "${n[committed]}" \
 	"  payment failed" "${n[released]} released" \
-	"  walked away" "${n[expired]} expired ($swept_total by inv_sweep, $(( n[expired] - swept_total )) taken back by later buyers' reserves)" \
+	"  walked away" "${n[expired]} expired ($swept_total by the sweeper while nobody bought, $(( n[expired] - swept_total )) during the rounds, by the sweeper or taken back by later buyers' reserves)" \
 	"  still held" "${n[held]}" \
 	"sold" "${n[sold]} (committed units)" \
 	"oversold" "$oversold (at most ${n[max_sold]} sold at any point of the outbox replay)" \
@@ -138,6 +152,12 @@ printf '  %-22s %s\n' \
 echo "  events written (outbox, ${n[events]}):"
 q -c "SELECT type, count(*) FROM inventory.outbox GROUP BY 1 ORDER BY min(seq)" \
 	| while read -r type count; do printf '    %-24s %s\n' "$type" "$count"; done
+echo "  inventory.stats (counters in shared memory):"
+q -c "SELECT 'reserves ' || reserves || ', refused (IV001) ' || refused_insufficient_stock
+            || ', commits ' || commits || ', releases ' || releases
+            || ', expirations ' || expirations || ', sweeps ' || sweeps
+            || ', last sweep ' || round(last_sweep_ms::numeric, 1) || ' ms'
+       FROM inventory.stats" | sed 's/^/    /'
 if [ "${n[verify]}" -eq 0 ]; then
 	echo "  inv_verify()           clean (no row: every invariant holds)"
 else

@@ -5,10 +5,12 @@
 # one and exports PGHOST, PGPORT, PGUSER); it starts and stops nothing.
 # In a database of its own, inventory_stress, 40 pgbench clients hammer one
 # hot SKU and random carts of 50 others for STRESS_SECONDS (13) seconds:
-# buyers pay, fail to pay or walk away (1 s holds), a sweeper runs now and
-# then, the warehouse receives and writes off units.  Then it waits past the
-# ttl, sweeps, and checks every invariant twice, with inv_verify() and with
-# its own queries.  One line per check, "PASS name" or "FAIL name: details";
+# buyers pay, fail to pay or walk away (1 s holds), the sweeper (background
+# worker, every 100 ms) and pgbench clients calling inv_sweep() expire holds
+# side by side, the warehouse receives and writes off units, and an outbox
+# relay drains the events as they commit.  Then it waits past the ttl,
+# sweeps, drains the relay, and checks every invariant twice, with
+# inv_verify() and with its own queries, and that the relay got every event.  One line per check, "PASS name" or "FAIL name: details";
 # the exit status is non-zero when any check fails.
 #
 # The pgbench scripts and the SQL they call are in test/pgbench/.
@@ -50,6 +52,13 @@ check() {
 inv_log "stress: database $DB, $CLIENTS clients for ${DURATION} s"
 PGOPTIONS="-c client_min_messages=warning" inv_psql -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 inv_psql -d "$DB" -c "CREATE EXTENSION inventory" -f "$PGB/harness.sql"
+# the sweeper runs during the stress only (make test keeps it off otherwise)
+inv_psql -d postgres -c "ALTER SYSTEM SET inventory.sweep_interval = '100ms'" -c "SELECT pg_reload_conf()" >/dev/null
+trap 'inv_psql -d postgres -c "ALTER SYSTEM RESET inventory.sweep_interval" -c "SELECT pg_reload_conf()" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+q >/dev/null <<SQL
+CREATE TABLE harness.delivered (seq bigint NOT NULL);
+SELECT inv_outbox_subscribe('stress-relay', 0);
+SQL
 
 # The catalogue: HOT, and SKU-001..SKU-050 with 10 to 99 units; then the start.
 q >/dev/null <<SQL
@@ -66,6 +75,9 @@ SQL
 # 87 % buyers (a third each: the hot SKU, inv_reserve_cart, inv_try_reserve_cart),
 # 4 % sweeps, 9 % receipts and write-offs.
 pgbench_rc=0
+relay_rc=0
+pgbench -n -c 1 -T "$DURATION" -f "$PGB/relay.sql" "$DB" >"$work/relay.log" 2>&1 &
+relay_pid=$!
 pgbench -n -M prepared -c "$CLIENTS" -j 2 -T "$DURATION" \
 	-f "$PGB/hold.sql@20" -f "$PGB/sweep.sql@1" -f "$PGB/adjust.sql@2" \
 	-D sku=$HOT -D max_qty=3 -D cart_pct=33 -D try_pct=33 -D max_lines=4 \
@@ -73,9 +85,17 @@ pgbench -n -M prepared -c "$CLIENTS" -j 2 -T "$DURATION" \
 	-D hold_ttl=600 -D abandon_ttl=$ABANDON_TTL -D pay_ms=10 \
 	"$DB" >"$work/pgbench.log" 2>&1 || pgbench_rc=$?
 
-# Past the ttl of the last abandoned hold, expire everything overdue.
+wait "$relay_pid" || relay_rc=$?
+sweeper=$(q -c "SELECT sweeper_pid FROM inventory.stats")
+
+# Past the ttl of the last abandoned hold, expire everything overdue; then
+# let the relay take what is left.
 sleep "$ABANDON_TTL.5"
 while [ "$(q -c 'SELECT inv_sweep(10000)')" -gt 0 ]; do :; done
+for _ in $(seq 100); do
+	[ "$(q -c "SELECT backlog FROM inventory.outbox_consumers WHERE consumer = 'stress-relay'")" -eq 0 ] && break
+	pgbench -n -c 1 -t 50 -f "$PGB/relay.sql" "$DB" >>"$work/relay.log" 2>&1 || relay_rc=$?
+done
 
 echo "# pgbench (exit $pgbench_rc)"
 grep -E 'number of (transactions|failed)|tps =|aborted|error|ERROR' "$work/pgbench.log" | head -20 || true
@@ -97,6 +117,30 @@ else
 	echo "FAIL pgbench_run: exit $pgbench_rc: $(grep -iE 'aborted|error|failed' "$work/pgbench.log" | head -3 | paste -sd';' -)"
 	failed=1
 fi
+
+if [ "$relay_rc" -eq 0 ] && [ -n "$sweeper" ]; then
+	echo "PASS relay_and_sweeper_ran"
+else
+	echo "FAIL relay_and_sweeper_ran: relay exit $relay_rc, sweeper pid '${sweeper}': $(grep -iE 'error|abort' "$work/relay.log" | head -3 | paste -sd';' -)"
+	failed=1
+fi
+
+check relay_got_every_event <<SQL
+-- at least once, none skipped: every event of the outbox reached the
+-- relay, and it got nothing that is not in the outbox
+SELECT 'seq ' || seq || ' never delivered' FROM
+  (SELECT seq FROM inventory.outbox EXCEPT SELECT seq FROM harness.delivered) m
+UNION ALL
+SELECT 'seq ' || seq || ' delivered but not in the outbox' FROM
+  (SELECT seq FROM harness.delivered EXCEPT SELECT seq FROM inventory.outbox) x
+UNION ALL
+SELECT 'delivered only ' || count(*) || ' events' FROM harness.delivered HAVING count(*) < 1000
+SQL
+
+check sweeper_expired_holds <<SQL
+SELECT 'inventory.stats: sweeps ' || sweeps || ', expirations ' || expirations
+  FROM inventory.stats WHERE sweeps = 0 OR expirations = 0
+SQL
 
 check no_deadlocks <<SQL
 SELECT 'deadlocks: ' || deadlocks FROM pg_stat_database WHERE datname = '$DB' AND deadlocks > 0

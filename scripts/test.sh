@@ -5,6 +5,7 @@
 #   pg_regress   sql/*.sql vs expected/*.out      one test per file
 #   isolation    specs/*.spec vs expected/*.out   one test per spec
 #   pgTAP        test/*.sql                       one test per assertion
+#   TAP          t/*.pl (clusters of their own)   one test per assertion
 #   dump         scripts/dump_restore.sh          one test per check
 #   stress       scripts/stress.sh                one test per invariant
 #   demo         scripts/demo.sh (make demo)      one test
@@ -13,7 +14,7 @@
 
 source "$(dirname "$0")/lib.sh"
 
-SUITES=${SUITES:-"regress isolation pgtap dump stress demo"}
+SUITES=${SUITES:-"regress isolation pgtap tap dump stress demo"}
 passed=0
 failed=0
 failures=()
@@ -73,6 +74,43 @@ run_pgtap() {
 	done
 }
 
+# TAP: each t/*.pl starts clusters of its own (PostgreSQL::Test::Cluster),
+# with the sweepers preloaded.  prove runs as the server's OS user, from a
+# copy of t/ in the cluster folder, which that user can reach; every
+# "ok"/"not ok" counts, and a file that dies or misses its plan fails.
+run_tap() {
+	local dir=$INV_TMP/tap perl_lib pg_regress f log out ok notok rc
+	inv_log "TAP"
+	perl_lib=$(dirname "$("$PG_CONFIG" --pgxs)")/../test/perl
+	# Cluster->init runs pg_regress --config-auth
+	pg_regress=$(dirname "$("$PG_CONFIG" --pgxs)")/../test/regress/pg_regress
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	cp -r "$INV_ROOT/t" "$dir/"
+	[ "$(id -u)" -ne 0 ] || chown -R postgres: "$dir"
+	for f in "$dir"/t/*.pl; do
+		log=$dir/$(basename "$f" .pl).out
+		rc=0
+		(cd "$dir" && as_server env PATH="$PG_BINDIR:$PATH" TESTDIR="$dir" \
+			PG_REGRESS="$pg_regress" prove -v -I "$perl_lib" "t/$(basename "$f")") >"$log" 2>&1 || rc=$?
+		out=$(cat "$log")
+		echo "# $(basename "$f")"
+		grep -E '^(not )?ok |^#|^Result' <<<"$out" || true
+		ok=$(grep -cE '^ok [0-9]' <<<"$out" || true)
+		notok=$(grep -cE '^not ok [0-9]' <<<"$out" || true)
+		passed=$((passed + ok))
+		failed=$((failed + notok))
+		[ "$notok" -eq 0 ] || failures+=("tap $(basename "$f"): $notok not ok")
+		if [ "$rc" -ne 0 ] && [ "$notok" -eq 0 ]; then
+			fail "tap $(basename "$f"): died (exit $rc)"
+		fi
+		if [ "$rc" -ne 0 ]; then
+			tail -30 "$dir"/tmp_check/log/regress_log_"$(basename "$f" .pl)" 2>/dev/null || true
+			tail -30 "$dir"/tmp_check/log/"$(basename "$f" .pl)"_*.log 2>/dev/null || true
+		fi
+	done
+}
+
 # A script that prints "PASS name" / "FAIL name: details" per check.
 run_checks() {
 	local kind=$1 script=$2 log=$INV_TMP/$1.log line
@@ -116,10 +154,12 @@ summary() {
 
 # a set-up that fails still ends with the summary line
 setup_failed() { fail "set-up: $1"; summary; exit 1; }
-inv_packages || setup_failed "installing packages"
+inv_packages postgresql-15-cron || setup_failed "installing packages"
 inv_build || setup_failed "building the extension"
-# durability is not under test here: fsync off keeps the suite fast
-inv_start "fsync = off" || setup_failed "starting the cluster"
+# durability is not under test here: fsync off keeps the suite fast.  The
+# sweepers stay off so that the suites decide when holds expire; the TAP
+# tests and the stress suite run them.
+inv_start "fsync = off" "inventory.sweep_interval = 0" || setup_failed "starting the cluster"
 trap inv_stop EXIT
 rm -rf "$INV_ROOT/results" "$INV_ROOT/output_iso" "$INV_ROOT/regression.diffs" "$INV_ROOT/regression.out"
 

@@ -29,5 +29,9 @@
 #define ERRCODE_INV_LIMIT_EXCEEDED			MAKE_SQLSTATE('I','V','0','0','7')
 /* a compare-and-set found the stock row at another version */
 #define ERRCODE_INV_VERSION_CONFLICT		MAKE_SQLSTATE('I','V','0','0','8')
+/* no outbox consumer has that name (inv_outbox_subscribe creates one) */
+#define ERRCODE_INV_UNKNOWN_CONSUMER		MAKE_SQLSTATE('I','V','0','0','9')
+/* a position past the outbox's safe horizon: events there are not handed out yet */
+#define ERRCODE_INV_BEYOND_HORIZON			MAKE_SQLSTATE('I','V','0','1','0')
 
 #endif							/* INVENTORY_ERRORS_H */

@@ -35,6 +35,7 @@
 #include "holds.h"
 #include "inventory.h"
 #include "outbox.h"
+#include "shmem.h"
 #include "spi_plans.h"
 
 PG_FUNCTION_INFO_V1(inv_commit);
@@ -154,6 +155,12 @@ static const char *const hold_end_state[] = {
 	[HOLD_EXPIRED] = "expired",
 };
 
+static const InvCounter hold_end_counter[] = {
+	[HOLD_COMMITTED] = INV_COMMITTED,
+	[HOLD_RELEASED] = INV_RELEASED,
+	[HOLD_EXPIRED] = INV_EXPIRED,
+};
+
 static const char *const hold_end_event[] = {
 	[HOLD_COMMITTED] = "reservation.committed",
 	[HOLD_RELEASED] = "reservation.released",
@@ -191,6 +198,7 @@ holds_finish(Datum ids, int nids, HoldEnd end, TimestampTz now,
 		elog(ERROR, "inventory: finished " UINT64_FORMAT " of %d holds", n, nids);
 
 	outbox_reservation_events(ids, hold_end_event[end], now);
+	stats_count(hold_end_counter[end], nids);
 }
 
 static Datum
@@ -412,23 +420,42 @@ inv_extend(PG_FUNCTION_ARGS)
 	PG_RETURN_TIMESTAMPTZ(expires);
 }
 
+int
+holds_sweep(int32 max_holds)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	Datum		values[2];
+	Datum		candidates;
+	int			ncandidates;
+	Datum		ids;
+	int			nids;
+
+	inv_spi_connect();
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = Int32GetDatum(max_holds);
+	inv_plan_exec(&overdue_batch_plan, values, NULL, 0);
+	candidates = inv_result_array(1, UUIDOID, &ncandidates);
+	ids = lock_overdue(candidates, ncandidates, empty_text_array(), now,
+					   max_holds, &nids);
+	holds_finish(ids, nids, HOLD_EXPIRED, now, NULL, NULL);
+	SPI_finish();
+	return nids;
+}
+
 /*
  * inv_sweep(max_holds int) RETURNS int
  *
  * Expire up to max_holds overdue holds, oldest first, skipping holds that
  * other sessions have locked or whose stock rows are busy: a later sweep
  * (or the reserve that needs the units) gets those.  Returns how many were
- * expired.
+ * expired.  The sweeper does this on its own; this is for those who
+ * schedule sweeps themselves.
  */
 Datum
 inv_sweep(PG_FUNCTION_ARGS)
 {
+	TimestampTz start = GetCurrentTimestamp();
 	int32		max_holds;
-	TimestampTz now = GetCurrentTimestamp();
-	Datum		values[2];
-	Datum		candidates;
-	int			ncandidates;
-	Datum		ids;
 	int			nids;
 
 	if (PG_ARGISNULL(0))
@@ -442,14 +469,7 @@ inv_sweep(PG_FUNCTION_ARGS)
 				 errmsg("max_holds must be positive"),
 				 errdetail("max_holds is %d.", max_holds)));
 
-	inv_spi_connect();
-	values[0] = TimestampTzGetDatum(now);
-	values[1] = Int32GetDatum(max_holds);
-	inv_plan_exec(&overdue_batch_plan, values, NULL, 0);
-	candidates = inv_result_array(1, UUIDOID, &ncandidates);
-	ids = lock_overdue(candidates, ncandidates, empty_text_array(), now,
-					   max_holds, &nids);
-	holds_finish(ids, nids, HOLD_EXPIRED, now, NULL, NULL);
-	SPI_finish();
+	nids = holds_sweep(max_holds);
+	stats_sweep_done(start, GetCurrentTimestamp());
 	PG_RETURN_INT32(nids);
 }

@@ -35,6 +35,12 @@ extern void holds_finish(Datum ids, int nids, HoldEnd end, TimestampTz now,
 extern Datum holds_lock_overdue(Datum skus, Datum locked, TimestampTz now,
 								int *nids);
 
+/*
+ * Expire up to max_holds overdue holds without waiting for any lock, in
+ * the current transaction; returns how many.
+ */
+extern int	holds_sweep(int32 max_holds);
+
 /* Units of sku in the holds ids (uuid[]). */
 extern int64 holds_units(Datum ids, const char *sku);
 

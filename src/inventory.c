@@ -5,7 +5,8 @@
  *	  GUCs, and the argument checks every SQL-callable function shares.
  *
  * The library works both from shared_preload_libraries and loaded on first
- * use; nothing in this file needs shared memory.
+ * use.  Preloaded, it also has shared memory (shmem.c) and background
+ * workers (worker.c), which worker_init() sets up.
  *
  *-------------------------------------------------------------------------
  */
@@ -22,6 +23,7 @@
 
 #include "errors.h"
 #include "inventory.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -61,6 +63,8 @@ _PG_init(void)
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
+
+	worker_init();
 
 	MarkGUCPrefixReserved("inventory");
 }

@@ -9,16 +9,22 @@
  * rows as they stand after the change, so they can never disagree with
  * the tables.
  *
+ * Every event insert is preceded by outbox_prepare_write(): the relay
+ * (relay.c) relies on a writer having its transaction id before its event
+ * takes a seq, and relays that LISTEN get a NOTIFY after the commit.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
 #include "outbox.h"
 #include "spi_plans.h"
+#include "worker.h"
 
 static InvPlan reservation_event_plan = {
 	"INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
@@ -48,11 +54,29 @@ static InvPlan stock_event_plan = {
 	4, {TEXTOID, TIMESTAMPTZOID, INT8OID, TEXTOID}
 };
 
+/*
+ * Called before each event insert, before its seq is taken.
+ *
+ * The top-level transaction id is assigned here, so that whoever holds a
+ * seq <= L had its xid before L was read from the sequence: once the
+ * relay has seen every transaction older than the next xid at that moment
+ * end, every event up to L is committed or gone for good (relay.c).
+ * Without this the xid would come only with the row, after nextval.
+ */
+static void
+outbox_prepare_write(void)
+{
+	(void) GetTopTransactionId();
+	/* and a NOTIFY inventory_outbox follows the commit (worker.c) */
+	worker_outbox_written();
+}
+
 void
 outbox_reservation_events(Datum ids, const char *type, TimestampTz at)
 {
 	Datum		values[3];
 
+	outbox_prepare_write();
 	values[0] = ids;
 	values[1] = CStringGetTextDatum(type);
 	values[2] = TimestampTzGetDatum(at);
@@ -71,6 +95,7 @@ outbox_stock_event(const char *sku, int64 delta, text *reason, TimestampTz at)
 	values[3] = reason ? PointerGetDatum(reason) : (Datum) 0;
 	if (reason == NULL)
 		nulls[3] = 'n';
+	outbox_prepare_write();
 	if (inv_plan_exec(&stock_event_plan, values, nulls, 0) != 1)
 		elog(ERROR, "inventory: no stock row for event of SKU \"%s\"", sku);
 }

@@ -37,6 +37,7 @@
 #include "holds.h"
 #include "inventory.h"
 #include "outbox.h"
+#include "shmem.h"
 #include "spi_plans.h"
 
 PG_FUNCTION_INFO_V1(inv_reserve);
@@ -56,6 +57,13 @@ static const char *const reserve_status_name[] = {
 	[RESERVE_REPLAYED] = "replayed",
 	[RESERVE_UNKNOWN_SKU] = "unknown_sku",
 	[RESERVE_INSUFFICIENT_STOCK] = "insufficient_stock",
+};
+
+static const InvCounter reserve_counter[] = {
+	[RESERVE_RESERVED] = INV_RESERVED,
+	[RESERVE_REPLAYED] = INV_REPLAYED,
+	[RESERVE_UNKNOWN_SKU] = INV_REFUSED_UNKNOWN,
+	[RESERVE_INSUFFICIENT_STOCK] = INV_REFUSED_STOCK,
 };
 
 /* What a reserve came to; allocated by the caller, outside SPI memory. */
@@ -345,6 +353,7 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 
 done:
 	SPI_finish();
+	stats_count(reserve_counter[out->status], 1);
 }
 
 /* Read the arguments shared by every reserve function, from argument ttl_arg on. */

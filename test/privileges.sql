@@ -12,7 +12,7 @@ SELECT n.nspname AS extschema
  WHERE e.extname = 'inventory' \gset
 
 BEGIN;
-SELECT plan(51);
+SELECT plan(61);
 
 -- ---------------------------------------------------------------------
 -- PUBLIC: no privileges at all (catalogs)
@@ -32,6 +32,12 @@ SELECT table_privs_are('inventory', 'adjustment', 'public', ARRAY[]::name[],
 	'PUBLIC has no privilege on inventory.adjustment');
 SELECT table_privs_are('inventory', 'stock_levels', 'public', ARRAY[]::name[],
 	'PUBLIC has no privilege on the view inventory.stock_levels');
+SELECT table_privs_are('inventory', 'outbox_horizon', 'public', ARRAY[]::name[],
+	'PUBLIC has no privilege on inventory.outbox_horizon');
+SELECT table_privs_are('inventory', 'outbox_consumer', 'public', ARRAY[]::name[],
+	'PUBLIC has no privilege on inventory.outbox_consumer');
+SELECT table_privs_are('inventory', 'outbox_consumers', 'public', ARRAY[]::name[],
+	'PUBLIC has no privilege on the view inventory.outbox_consumers');
 
 SELECT sequence_privs_are('inventory', 'outbox_seq_seq', 'public', ARRAY[]::name[],
 	'PUBLIC has no privilege on inventory.outbox_seq_seq');
@@ -61,6 +67,20 @@ SELECT function_privs_are(:'extschema', 'inv_extend', ARRAY['uuid', 'interval'],
 SELECT function_privs_are(:'extschema', 'inv_sweep', ARRAY['integer'],
 	'public', ARRAY[]::name[]);
 SELECT function_privs_are(:'extschema', 'inv_verify', ARRAY[]::name[],
+	'public', ARRAY[]::name[]);
+SELECT function_privs_are(:'extschema', 'inv_outbox_subscribe', ARRAY['text', 'bigint'],
+	'public', ARRAY[]::name[]);
+SELECT function_privs_are(:'extschema', 'inv_outbox_unsubscribe', ARRAY['text'],
+	'public', ARRAY[]::name[]);
+SELECT function_privs_are(:'extschema', 'inv_outbox_next', ARRAY['text', 'integer'],
+	'public', ARRAY[]::name[]);
+SELECT function_privs_are(:'extschema', 'inv_outbox_ack', ARRAY['text', 'bigint'],
+	'public', ARRAY[]::name[]);
+SELECT function_privs_are(:'extschema', 'inv_purge', ARRAY['integer'],
+	'public', ARRAY[]::name[]);
+SELECT function_privs_are(:'extschema', 'inv_stats_reset', ARRAY[]::name[],
+	'public', ARRAY[]::name[]);
+SELECT function_privs_are('inventory', 'worker_wake', ARRAY[]::name[],
 	'public', ARRAY[]::name[]);
 
 -- Catch-all over every object of the extension, columns included, reading

@@ -11,7 +11,7 @@ SELECT n.nspname AS extschema
  WHERE e.extname = 'inventory' \gset
 
 BEGIN;
-SELECT plan(227);
+SELECT plan(274);
 
 -- ---------------------------------------------------------------------
 -- schema, relations
@@ -24,10 +24,11 @@ SELECT has_table('inventory', 'outbox', 'table inventory.outbox exists');
 SELECT has_table('inventory', 'adjustment', 'table inventory.adjustment exists');
 SELECT has_view('inventory', 'stock_levels', 'view inventory.stock_levels exists');
 SELECT tables_are('inventory',
-	ARRAY['stock', 'reservation', 'reservation_line', 'outbox', 'adjustment'],
-	'schema inventory holds exactly the five tables');
-SELECT views_are('inventory', ARRAY['stock_levels'],
-	'schema inventory holds exactly the view stock_levels');
+	ARRAY['stock', 'reservation', 'reservation_line', 'outbox', 'adjustment',
+		  'outbox_horizon', 'outbox_consumer', 'purged_sales', 'purge_state'],
+	'schema inventory holds exactly the tables of the contract');
+SELECT views_are('inventory', ARRAY['stock_levels', 'outbox_consumers', 'stats'],
+	'schema inventory holds exactly the views of the contract');
 SELECT sequences_are('inventory', ARRAY['outbox_seq_seq', 'adjustment_id_seq'],
 	'schema inventory holds exactly the two identity sequences');
 
@@ -199,7 +200,14 @@ SELECT set_eq(
 			 ('inventory.reservation', 'CHECK (((state = ''held''::text) = (finished_at IS NULL)))'),
 			 ('inventory.reservation', 'CHECK ((expires_at > created_at))'),
 			 ('inventory.reservation_line', 'CHECK ((qty > 0))'),
-			 ('inventory.adjustment', 'CHECK ((on_hand >= 0))')$$,
+			 ('inventory.adjustment', 'CHECK ((on_hand >= 0))'),
+			 ('inventory.outbox_horizon', 'CHECK (onerow)'),
+			 ('inventory.outbox_horizon', 'CHECK ((safe_seq >= 0))'),
+			 ('inventory.outbox_horizon', 'CHECK (((pending_seq IS NULL) = (pending_xid IS NULL)))'),
+			 ('inventory.outbox_consumer', 'CHECK ((consumer <> ''''::text))'),
+			 ('inventory.outbox_consumer', 'CHECK ((acked_seq >= 0))'),
+			 ('inventory.purged_sales', 'CHECK ((qty >= 0))'),
+			 ('inventory.purge_state', 'CHECK (singleton)')$$,
 	'the CHECK constraints of schema inventory are exactly the contract''s');
 
 -- ---------------------------------------------------------------------
@@ -339,6 +347,56 @@ SELECT col_type_is('inventory', 'stock_levels', 'updated_at', 'timestamp with ti
 SELECT col_type_is('inventory', 'stock_levels', 'overdue', 'bigint', 'stock_levels.overdue is bigint');
 
 -- ---------------------------------------------------------------------
+-- the outbox relay (0.2.0): its state, the consumers, their view
+-- ---------------------------------------------------------------------
+SELECT columns_are('inventory', 'outbox_horizon',
+	ARRAY['onerow', 'safe_seq', 'pending_seq', 'pending_xid']);
+SELECT col_type_is('inventory', 'outbox_horizon', 'safe_seq', 'bigint', 'outbox_horizon.safe_seq is bigint');
+SELECT col_type_is('inventory', 'outbox_horizon', 'pending_seq', 'bigint', 'outbox_horizon.pending_seq is bigint');
+SELECT col_type_is('inventory', 'outbox_horizon', 'pending_xid', 'xid8', 'outbox_horizon.pending_xid is xid8');
+SELECT col_is_pk('inventory', 'outbox_horizon', 'onerow',
+	'outbox_horizon has a primary key (a replica identity for FOR ALL TABLES publications)');
+SELECT results_eq($$SELECT count(*)::int FROM inventory.outbox_horizon$$, ARRAY[1],
+	'outbox_horizon has its one row');
+SELECT throws_ok($$INSERT INTO inventory.outbox_horizon DEFAULT VALUES$$,
+	'23505', NULL, 'outbox_horizon cannot get a second row');
+SELECT throws_ok($$UPDATE inventory.outbox_horizon SET pending_seq = 1$$,
+	'23514', NULL, 'a pending horizon needs both its seq and its xid');
+SELECT columns_are('inventory', 'outbox_consumer',
+	ARRAY['consumer', 'acked_seq', 'subscribed_at', 'acked_at']);
+SELECT col_type_is('inventory', 'outbox_consumer', 'consumer', 'text', 'outbox_consumer.consumer is text');
+SELECT col_type_is('inventory', 'outbox_consumer', 'acked_seq', 'bigint', 'outbox_consumer.acked_seq is bigint');
+SELECT col_type_is('inventory', 'outbox_consumer', 'subscribed_at', 'timestamp with time zone', 'outbox_consumer.subscribed_at is timestamp with time zone');
+SELECT col_type_is('inventory', 'outbox_consumer', 'acked_at', 'timestamp with time zone', 'outbox_consumer.acked_at is timestamp with time zone');
+SELECT col_not_null('inventory', 'outbox_consumer', 'acked_seq', 'outbox_consumer.acked_seq is NOT NULL');
+SELECT col_is_null('inventory', 'outbox_consumer', 'acked_at', 'outbox_consumer.acked_at is NULL until the first ack');
+
+-- retention's notes (0.2.0)
+SELECT columns_are('inventory', 'purged_sales', ARRAY['sku', 'qty']);
+SELECT col_is_pk('inventory', 'purged_sales', 'sku', 'purged_sales has one row per SKU');
+SELECT columns_are('inventory', 'purge_state', ARRAY['singleton', 'events_before']);
+SELECT throws_ok($$INSERT INTO inventory.purge_state VALUES (false, now())$$,
+	'23514', NULL, 'purge_state has at most one row');
+-- statistics (0.2.0)
+SELECT columns_are('inventory', 'stats',
+	ARRAY['reserves', 'replays', 'refused_insufficient_stock', 'refused_unknown_sku',
+		  'commits', 'releases', 'expirations', 'sweeps', 'last_sweep_at', 'last_sweep_ms',
+		  'overdue_holds', 'oldest_overdue_age', 'outbox_backlog', 'purged_holds',
+		  'purged_events', 'sweeper_pid', 'stats_since']);
+SELECT is((SELECT count(*) FROM inventory.stats), 1::bigint, 'inventory.stats has one row');
+SELECT col_is_pk('inventory', 'outbox_consumer', 'consumer', 'outbox_consumer primary key is (consumer)');
+SELECT indexes_are('inventory', 'outbox_horizon', ARRAY['outbox_horizon_pkey']);
+SELECT indexes_are('inventory', 'outbox_consumer', ARRAY['outbox_consumer_pkey']);
+SELECT columns_are('inventory', 'outbox_consumers',
+	ARRAY['consumer', 'acked_seq', 'backlog', 'subscribed_at', 'acked_at']);
+SELECT col_type_is('inventory', 'outbox_consumers', 'backlog', 'bigint', 'outbox_consumers.backlog is bigint');
+-- the horizon's bound needs seqs handed out in time order: no cached values
+SELECT results_eq(
+	$$SELECT cache_size FROM pg_sequences
+	   WHERE schemaname = 'inventory' AND sequencename = 'outbox_seq_seq'$$,
+	ARRAY[1::bigint], 'inventory.outbox_seq_seq has CACHE 1');
+
+-- ---------------------------------------------------------------------
 -- functions: signature, result, SECURITY DEFINER, language, volatility
 -- ---------------------------------------------------------------------
 SELECT has_function(:'extschema', 'inv_set_stock', ARRAY['text', 'bigint', 'text']);
@@ -353,6 +411,10 @@ SELECT has_function(:'extschema', 'inv_release', ARRAY['uuid', 'text']);
 SELECT has_function(:'extschema', 'inv_extend', ARRAY['uuid', 'interval']);
 SELECT has_function(:'extschema', 'inv_sweep', ARRAY['integer']);
 SELECT has_function(:'extschema', 'inv_verify', ARRAY[]::name[]);
+SELECT has_function(:'extschema', 'inv_outbox_subscribe', ARRAY['text', 'bigint']);
+SELECT has_function(:'extschema', 'inv_outbox_unsubscribe', ARRAY['text']);
+SELECT has_function(:'extschema', 'inv_outbox_next', ARRAY['text', 'integer']);
+SELECT has_function(:'extschema', 'inv_outbox_ack', ARRAY['text', 'bigint']);
 
 SELECT function_returns(:'extschema', 'inv_set_stock', ARRAY['text', 'bigint', 'text'], 'bigint');
 SELECT function_returns(:'extschema', 'inv_adjust', ARRAY['text', 'bigint', 'text', 'bigint'], 'bigint');
@@ -366,6 +428,10 @@ SELECT function_returns(:'extschema', 'inv_release', ARRAY['uuid', 'text'], 'boo
 SELECT function_returns(:'extschema', 'inv_extend', ARRAY['uuid', 'interval'], 'timestamp with time zone');
 SELECT function_returns(:'extschema', 'inv_sweep', ARRAY['integer'], 'integer');
 SELECT function_returns(:'extschema', 'inv_verify', ARRAY[]::name[], 'setof record');
+SELECT function_returns(:'extschema', 'inv_outbox_subscribe', ARRAY['text', 'bigint'], 'bigint');
+SELECT function_returns(:'extschema', 'inv_outbox_unsubscribe', ARRAY['text'], 'boolean');
+SELECT function_returns(:'extschema', 'inv_outbox_next', ARRAY['text', 'integer'], 'setof inventory.outbox');
+SELECT function_returns(:'extschema', 'inv_outbox_ack', ARRAY['text', 'bigint'], 'bigint');
 
 -- the columns of the set-returning functions
 SELECT is(pg_get_function_result(format('%I.inv_stock(text)', :'extschema')::regprocedure),
@@ -390,6 +456,10 @@ SELECT is_definer(:'extschema', 'inv_release', ARRAY['uuid', 'text']);
 SELECT is_definer(:'extschema', 'inv_extend', ARRAY['uuid', 'interval']);
 SELECT is_definer(:'extschema', 'inv_sweep', ARRAY['integer']);
 SELECT is_definer(:'extschema', 'inv_verify', ARRAY[]::name[]);
+SELECT is_definer(:'extschema', 'inv_outbox_subscribe', ARRAY['text', 'bigint']);
+SELECT is_definer(:'extschema', 'inv_outbox_unsubscribe', ARRAY['text']);
+SELECT is_definer(:'extschema', 'inv_outbox_next', ARRAY['text', 'integer']);
+SELECT is_definer(:'extschema', 'inv_outbox_ack', ARRAY['text', 'bigint']);
 
 SELECT function_lang_is(:'extschema', 'inv_set_stock', ARRAY['text', 'bigint', 'text'], 'c');
 SELECT function_lang_is(:'extschema', 'inv_adjust', ARRAY['text', 'bigint', 'text', 'bigint'], 'c');
@@ -403,6 +473,10 @@ SELECT function_lang_is(:'extschema', 'inv_release', ARRAY['uuid', 'text'], 'c')
 SELECT function_lang_is(:'extschema', 'inv_extend', ARRAY['uuid', 'interval'], 'c');
 SELECT function_lang_is(:'extschema', 'inv_sweep', ARRAY['integer'], 'c');
 SELECT function_lang_is(:'extschema', 'inv_verify', ARRAY[]::name[], 'sql');
+SELECT function_lang_is(:'extschema', 'inv_outbox_subscribe', ARRAY['text', 'bigint'], 'c');
+SELECT function_lang_is(:'extschema', 'inv_outbox_unsubscribe', ARRAY['text'], 'c');
+SELECT function_lang_is(:'extschema', 'inv_outbox_next', ARRAY['text', 'integer'], 'c');
+SELECT function_lang_is(:'extschema', 'inv_outbox_ack', ARRAY['text', 'bigint'], 'c');
 
 SELECT volatility_is(:'extschema', 'inv_set_stock', ARRAY['text', 'bigint', 'text'], 'volatile');
 SELECT volatility_is(:'extschema', 'inv_adjust', ARRAY['text', 'bigint', 'text', 'bigint'], 'volatile');
@@ -416,6 +490,10 @@ SELECT volatility_is(:'extschema', 'inv_release', ARRAY['uuid', 'text'], 'volati
 SELECT volatility_is(:'extschema', 'inv_extend', ARRAY['uuid', 'interval'], 'volatile');
 SELECT volatility_is(:'extschema', 'inv_sweep', ARRAY['integer'], 'volatile');
 SELECT volatility_is(:'extschema', 'inv_verify', ARRAY[]::name[], 'stable');
+SELECT volatility_is(:'extschema', 'inv_outbox_subscribe', ARRAY['text', 'bigint'], 'volatile');
+SELECT volatility_is(:'extschema', 'inv_outbox_unsubscribe', ARRAY['text'], 'volatile');
+SELECT volatility_is(:'extschema', 'inv_outbox_next', ARRAY['text', 'integer'], 'volatile');
+SELECT volatility_is(:'extschema', 'inv_outbox_ack', ARRAY['text', 'bigint'], 'volatile');
 
 -- every function of the extension pins search_path (a SECURITY DEFINER
 -- function without it can be hijacked through the caller's search_path)
@@ -440,8 +518,12 @@ SELECT set_eq(
 		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'inventory')$$,
 	format($$SELECT %L::text, f FROM unnest(ARRAY['inv_set_stock', 'inv_adjust', 'inv_stock',
 		'inv_available', 'inv_reserve', 'inv_reserve_cart', 'inv_try_reserve_cart',
-		'inv_commit', 'inv_release', 'inv_extend', 'inv_sweep', 'inv_verify']) f$$, :'extschema'),
-	'the extension''s functions are exactly the twelve inv_* functions, all in its schema');
+		'inv_commit', 'inv_release', 'inv_extend', 'inv_sweep', 'inv_verify',
+		'inv_outbox_subscribe', 'inv_outbox_unsubscribe', 'inv_outbox_next',
+		'inv_outbox_ack', 'inv_purge', 'inv_stats_reset']) f
+	   UNION ALL VALUES ('inventory', 'stats_counters'), ('inventory', 'worker_wake')$$,
+		:'extschema'),
+	'the extension''s functions are exactly the inv_* functions of the contract, all in its schema, and two internal ones in schema inventory');
 SELECT set_eq(
 	$$SELECT n.nspname::text, c.relname::text, c.relkind::text
 		FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
@@ -452,11 +534,15 @@ SELECT set_eq(
 	$$VALUES ('inventory', 'stock', 'r'), ('inventory', 'reservation', 'r'),
 			 ('inventory', 'reservation_line', 'r'), ('inventory', 'outbox', 'r'),
 			 ('inventory', 'adjustment', 'r'), ('inventory', 'stock_levels', 'v'),
-			 ('inventory', 'outbox_seq_seq', 'S'), ('inventory', 'adjustment_id_seq', 'S')$$,
+			 ('inventory', 'outbox_seq_seq', 'S'), ('inventory', 'adjustment_id_seq', 'S'),
+			 ('inventory', 'outbox_horizon', 'r'), ('inventory', 'outbox_consumer', 'r'),
+			 ('inventory', 'outbox_consumers', 'v'), ('inventory', 'purged_sales', 'r'),
+			 ('inventory', 'purge_state', 'r'), ('inventory', 'stats', 'v')$$,
 	'the extension''s tables, view and sequences all sit in schema inventory');
-SELECT is_empty(
-	$$SELECT 1 FROM pg_proc WHERE pronamespace = 'inventory'::regnamespace$$,
-	'schema inventory holds no functions');
+SELECT set_eq(
+	$$SELECT proname::text FROM pg_proc WHERE pronamespace = 'inventory'::regnamespace$$,
+	ARRAY['stats_counters', 'worker_wake'],
+	'schema inventory holds no functions but the two internal ones');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'inventory'),
 	false, 'the extension is not relocatable (the C code names inventory.*)');
 
@@ -468,8 +554,9 @@ SELECT set_eq(
 	   WHERE e.extname = 'inventory'$$,
 	ARRAY['inventory.stock', 'inventory.reservation', 'inventory.reservation_line',
 		  'inventory.outbox', 'inventory.outbox_seq_seq',
-		  'inventory.adjustment', 'inventory.adjustment_id_seq'],
-	'pg_extension.extconfig lists every table and identity sequence of the extension');
+		  'inventory.adjustment', 'inventory.adjustment_id_seq',
+		  'inventory.outbox_consumer', 'inventory.purged_sales', 'inventory.purge_state'],
+	'pg_extension.extconfig lists every table of user data and its identity sequence (not outbox_horizon: it starts again at 0 after a restore)');
 SELECT is((SELECT array_length(extconfig, 1) = array_length(extcondition, 1)
 			  AND coalesce(array_position(extcondition, NULL), 0) = 0
 			  AND extcondition <@ ARRAY['']

@@ -1,0 +1,124 @@
+/*-------------------------------------------------------------------------
+ *
+ * retention.c
+ *	  Purging by inventory.retention, so the tables do not grow forever:
+ *	  holds finished longer ago than the retention, and outbox events that
+ *	  every consumer has acknowledged (with no consumer: events older than
+ *	  the retention).  An event no consumer has acknowledged stays.
+ *
+ * What purging removes would unbalance inv_verify's books, so it leaves
+ * two notes: the units sold by purged holds are added to
+ * inventory.purged_sales, and the newest purged event's time is kept in
+ * inventory.purge_state; inv_verify checks events only of holds and
+ * adjustments younger than that.  An idempotency key is forgotten with its
+ * hold.
+ *
+ * Holds are taken with SKIP LOCKED and purged_sales rows are upserted in
+ * SKU order, so the sweeper and an inv_purge() from pg_cron can run at the
+ * same time.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "retention.h"
+#include "shmem.h"
+#include "spi_plans.h"
+#include "worker.h"
+
+PG_FUNCTION_INFO_V1(inv_purge);
+
+static InvPlan purge_holds_plan = {
+	"WITH victims AS ("
+	"  SELECT r.id, r.state FROM inventory.reservation r"
+	"   WHERE r.finished_at < $1"
+	"   ORDER BY r.finished_at LIMIT $2"
+	"   FOR UPDATE SKIP LOCKED),"
+	" sold AS ("
+	"  INSERT INTO inventory.purged_sales AS p (sku, qty)"
+	"  SELECT l.sku, sum(l.qty) FROM inventory.reservation_line l"
+	"    JOIN victims v ON v.id = l.reservation_id"
+	"   WHERE v.state = 'committed'"
+	"   GROUP BY l.sku ORDER BY l.sku COLLATE \"C\""
+	"  ON CONFLICT (sku) DO UPDATE SET qty = p.qty + excluded.qty)"
+	" DELETE FROM inventory.reservation r USING victims v WHERE r.id = v.id",
+	2, {TIMESTAMPTZOID, INT4OID}
+};
+
+static InvPlan purge_events_plan = {
+	"WITH c AS (SELECT count(*) AS n, min(acked_seq) AS acked"
+	"             FROM inventory.outbox_consumer),"
+	" gone AS ("
+	"  DELETE FROM inventory.outbox o WHERE o.seq IN ("
+	"    SELECT e.seq FROM inventory.outbox e, c"
+	"     WHERE CASE WHEN c.n > 0 THEN e.seq <= c.acked ELSE e.occurred_at < $1 END"
+	"     ORDER BY e.seq LIMIT $2)"
+	"  RETURNING o.occurred_at)"
+	" SELECT count(*), max(occurred_at) FROM gone",
+	2, {TIMESTAMPTZOID, INT4OID}
+};
+
+static InvPlan note_purged_events_plan = {
+	"INSERT INTO inventory.purge_state AS p (events_before) VALUES ($1)"
+	" ON CONFLICT (singleton) DO UPDATE"
+	"   SET events_before = greatest(p.events_before, excluded.events_before)",
+	1, {TIMESTAMPTZOID}
+};
+
+int64
+retention_purge(int max_rows)
+{
+	Datum		values[2];
+	bool		isnull;
+	Datum		newest;
+	int64		holds;
+	int64		events;
+
+	if (inv_retention == 0)
+		return 0;
+
+	inv_spi_connect();
+	values[0] = TimestampTzGetDatum(GetCurrentTimestamp() -
+									(int64) inv_retention * USECS_PER_SEC);
+	values[1] = Int32GetDatum(max_rows);
+	holds = (int64) inv_plan_exec(&purge_holds_plan, values, NULL, 0);
+
+	inv_plan_exec(&purge_events_plan, values, NULL, 0);
+	events = inv_result_int8(0, 1);
+	newest = inv_result(0, 2, &isnull);
+	if (events > 0)
+		inv_plan_exec(&note_purged_events_plan, &newest, NULL, 0);
+	SPI_finish();
+
+	stats_count(INV_PURGED_HOLDS, holds);
+	stats_count(INV_PURGED_EVENTS, events);
+	return holds + events;
+}
+
+/*
+ * inv_purge(max_rows int) RETURNS bigint
+ *
+ * One batch of retention, for those who schedule it themselves (pg_cron);
+ * the sweeper does the same once a minute.
+ */
+Datum
+inv_purge(PG_FUNCTION_ARGS)
+{
+	int32		max_rows;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("max_rows must not be null")));
+	max_rows = PG_GETARG_INT32(0);
+	if (max_rows <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_rows must be positive"),
+				 errdetail("max_rows is %d.", max_rows)));
+	PG_RETURN_INT64(retention_purge(max_rows));
+}

@@ -1,0 +1,873 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The background workers: a launcher, and one sweeper per database in
+ *	  which the extension is installed.
+ *
+ * The launcher (started by the postmaster when the library is in
+ * shared_preload_libraries) reads pg_database and starts a sweeper in
+ * every database that accepts connections and is not a template, or only
+ * in those named by inventory.databases.  A sweeper that finds no
+ * extension leaves quietly and its database is marked in shared memory;
+ * the launcher does not come back until CREATE EXTENSION (or ALTER
+ * EXTENSION UPDATE) in that database asks it to, after its commit.  A
+ * sweeper that fails is started again after LAUNCHER_RETRY_MS; a crash of
+ * any worker makes the postmaster restart the whole cluster, launcher
+ * included.  The launcher owns the handles, so that nothing restarts in a
+ * loop in a database that does not want a sweeper (pg_net PR #264).
+ *
+ * Each sweeper cycle: expire overdue holds in batches of
+ * inventory.sweep_batch, a transaction each, every inventory.sweep_interval;
+ * purge by inventory.retention once a minute; and send NOTIFY
+ * inventory_outbox on behalf of writers that committed events since the
+ * last one.  Writers do not NOTIFY themselves when a sweeper runs, because
+ * PostgreSQL serialises the commits of every notifying transaction of the
+ * cluster on one lock; many commits then cost one NOTIFY.
+ *
+ * Every transaction of a sweeper first takes a share lock on the
+ * extension (the lock DROP EXTENSION needs exclusively) and checks it is
+ * still there, as Citus does, so a drop never meets a half-done sweep.
+ * An error aborts that cycle only: it is logged and the next cycle runs
+ * after a backoff.
+ *
+ * DROP DATABASE, ALTER DATABASE RENAME and CREATE DATABASE ... TEMPLATE
+ * need a database nobody is connected to: a utility hook asks our sweeper
+ * to leave it first, and keeps the launcher away for a while.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
+#include "commands/async.h"
+#include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#include "holds.h"
+#include "retention.h"
+#include "shmem.h"
+#include "worker.h"
+
+PG_FUNCTION_INFO_V1(inv_worker_wake);
+
+PGDLLEXPORT void inv_launcher_main(Datum main_arg);
+PGDLLEXPORT void inv_sweeper_main(Datum main_arg);
+
+/* how often the launcher looks for new databases anyway */
+#define LAUNCHER_NAPTIME_MS		10000
+/* a sweeper that stopped unexpectedly is started again after this */
+#define LAUNCHER_RETRY_MS		10000
+/* DROP DATABASE waits 5 s for others to leave; stay away longer */
+#define HOLD_OFF_MS				10000
+/* retention runs at most this often */
+#define PURGE_INTERVAL_MS		60000
+/* longest pause after failed cycles */
+#define MAX_BACKOFF_MS			60000
+
+int			inv_sweep_interval = 1000;
+int			inv_sweep_batch = 1000;
+int			inv_retention = 7 * 24 * 3600;
+char	   *inv_databases = NULL;
+
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/* this transaction wrote events and a sweeper will NOTIFY for it */
+static bool notify_via_sweeper = false;
+/* CREATE or ALTER EXTENSION ran in this transaction */
+static bool wake_launcher = false;
+
+/* ----------------------------------------------------------------
+ * common
+ * ----------------------------------------------------------------
+ */
+
+/* Is database dbname among inventory.databases (empty: all)? */
+static bool
+database_wanted(const char *dbname)
+{
+	char	   *raw;
+	List	   *names;
+	ListCell   *lc;
+	bool		wanted = false;
+
+	if (inv_databases == NULL || inv_databases[0] == '\0')
+		return true;
+	raw = pstrdup(inv_databases);
+	if (!SplitGUCList(raw, ',', &names))
+		return false;			/* the check hook rejects such values */
+	foreach(lc, names)
+		if (strcmp((char *) lfirst(lc), dbname) == 0)
+			wanted = true;
+	list_free(names);
+	pfree(raw);
+	return wanted;
+}
+
+static bool
+check_databases(char **newval, void **extra, GucSource source)
+{
+	char	   *raw = pstrdup(*newval);
+	List	   *names;
+	bool		ok = SplitGUCList(raw, ',', &names);
+
+	if (!ok)
+		GUC_check_errdetail("List syntax is invalid.");
+	list_free(names);
+	pfree(raw);
+	return ok;
+}
+
+static long
+ms_until(TimestampTz from, TimestampTz to)
+{
+	return to <= from ? 0 : (long) ((to - from + 999) / 1000);
+}
+
+/* ----------------------------------------------------------------
+ * launcher
+ * ----------------------------------------------------------------
+ */
+
+typedef struct LaunchedDb
+{
+	Oid			dboid;			/* InvalidOid: free entry */
+	BackgroundWorkerHandle *handle; /* our sweeper there, if started */
+	TimestampTz retry_at;		/* not again before */
+} LaunchedDb;
+
+typedef struct DbInfo
+{
+	Oid			oid;
+	bool		eligible;		/* accepts connections, not a template */
+	NameData	name;
+} DbInfo;
+
+static LaunchedDb *launched;
+
+static void
+launcher_detach(int code, Datum arg)
+{
+	LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+	inv_shared->launcher_latch = NULL;
+	LWLockRelease(inv_shared->lock);
+}
+
+/* Every database of the cluster, allocated in the caller's context. */
+static List *
+database_list(void)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *dbs = NIL;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+		MemoryContext old = MemoryContextSwitchTo(caller);
+		DbInfo	   *info = palloc(sizeof(DbInfo));
+
+		info->oid = db->oid;
+		info->eligible = db->datallowconn && !db->datistemplate &&
+			db->datconnlimit != -2; /* -2: left invalid by a failed DROP */
+		info->name = db->datname;
+		dbs = lappend(dbs, info);
+		MemoryContextSwitchTo(old);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return dbs;
+}
+
+static LaunchedDb *
+launched_entry(Oid dboid)
+{
+	LaunchedDb *free_entry = NULL;
+
+	for (int i = 0; i < inv_max_databases; i++)
+	{
+		if (launched[i].dboid == dboid)
+			return &launched[i];
+		if (free_entry == NULL && !OidIsValid(launched[i].dboid))
+			free_entry = &launched[i];
+	}
+	if (free_entry != NULL)
+	{
+		free_entry->dboid = dboid;
+		free_entry->handle = NULL;
+		free_entry->retry_at = 0;
+	}
+	return free_entry;
+}
+
+static BackgroundWorkerHandle *
+start_sweeper(DbInfo *db)
+{
+	BackgroundWorker bgw;
+	BackgroundWorkerHandle *handle;
+	MemoryContext old;
+	bool		ok;
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = BGW_NEVER_RESTART;	/* the launcher restarts it */
+	strlcpy(bgw.bgw_library_name, "inventory", BGW_MAXLEN);
+	strlcpy(bgw.bgw_function_name, "inv_sweeper_main", BGW_MAXLEN);
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "inventory sweeper for database %s",
+			 NameStr(db->name));
+	strlcpy(bgw.bgw_type, "inventory sweeper", BGW_MAXLEN);
+	bgw.bgw_main_arg = ObjectIdGetDatum(db->oid);
+	bgw.bgw_notify_pid = MyProcPid;
+
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	ok = RegisterDynamicBackgroundWorker(&bgw, &handle);
+	MemoryContextSwitchTo(old);
+	if (!ok)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not start the inventory sweeper for database \"%s\"",
+						NameStr(db->name)),
+				 errhint("Raise max_worker_processes.")));
+		return NULL;
+	}
+	return handle;
+}
+
+/*
+ * Free the shared slots of databases that are gone, unless claimed since
+ * the list was read (a database created meanwhile).
+ */
+static void
+free_dropped_slots(List *dbs, TimestampTz listed_at)
+{
+	LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < inv_shared->nslots; i++)
+	{
+		InvDbSlot  *slot = &inv_shared->slots[i];
+		ListCell   *lc;
+		bool		exists = false;
+
+		if (!OidIsValid(slot->dboid) || slot->worker_pid != 0 ||
+			(TimestampTz) pg_atomic_read_u64(&slot->stats_since) >= listed_at)
+			continue;
+		foreach(lc, dbs)
+			if (((DbInfo *) lfirst(lc))->oid == slot->dboid)
+				exists = true;
+		if (!exists)
+			slot->dboid = InvalidOid;
+	}
+	LWLockRelease(inv_shared->lock);
+}
+
+/* One look at the databases; returns how long to sleep (ms). */
+static long
+launcher_pass(void)
+{
+	TimestampTz listed_at = GetCurrentTimestamp();
+	List	   *dbs = database_list();
+	TimestampTz now = GetCurrentTimestamp();
+	long		wait = LAUNCHER_NAPTIME_MS;
+	ListCell   *lc;
+
+	foreach(lc, dbs)
+	{
+		DbInfo	   *db = lfirst(lc);
+		LaunchedDb *entry;
+		InvDbSlot  *slot;
+		bool		start;
+		pid_t		pid;
+
+		if (!db->eligible || !database_wanted(NameStr(db->name)))
+			continue;
+		if ((entry = launched_entry(db->oid)) == NULL ||
+			(slot = shmem_db_slot(db->oid, true)) == NULL)
+			continue;
+
+		if (entry->handle != NULL)
+		{
+			if (GetBackgroundWorkerPid(entry->handle, &pid) != BGWH_STOPPED)
+				continue;
+			pfree(entry->handle);
+			entry->handle = NULL;
+			entry->retry_at = now + LAUNCHER_RETRY_MS * INT64CONST(1000);
+		}
+		if (inv_sweep_interval == 0)
+			continue;
+
+		LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+		if (slot->wake_requested)
+		{
+			slot->wake_requested = false;
+			slot->extension_absent = false;
+			entry->retry_at = 0;
+		}
+		start = slot->worker_pid == 0 && !slot->extension_absent &&
+			now >= slot->hold_off_until && now >= entry->retry_at;
+		if (!start && slot->worker_pid == 0 && !slot->extension_absent)
+			wait = Min(wait, ms_until(now, Max(slot->hold_off_until, entry->retry_at)));
+		LWLockRelease(inv_shared->lock);
+
+		if (start && (entry->handle = start_sweeper(db)) == NULL)
+		{
+			entry->retry_at = now + LAUNCHER_RETRY_MS * INT64CONST(1000);
+			wait = Min(wait, LAUNCHER_RETRY_MS);
+		}
+	}
+
+	/* forget databases that are gone */
+	for (int i = 0; i < inv_max_databases; i++)
+	{
+		bool		exists = false;
+
+		if (!OidIsValid(launched[i].dboid) || launched[i].handle != NULL)
+			continue;
+		foreach(lc, dbs)
+			if (((DbInfo *) lfirst(lc))->oid == launched[i].dboid)
+				exists = true;
+		if (!exists)
+			launched[i].dboid = InvalidOid;
+	}
+	free_dropped_slots(dbs, listed_at);
+	return Max(wait, 10);
+}
+
+void
+inv_launcher_main(Datum main_arg)
+{
+	MemoryContext pass_context;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	/* no database: pg_database is a shared catalog */
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("inventory launcher");
+
+	LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+	inv_shared->launcher_latch = MyLatch;
+	LWLockRelease(inv_shared->lock);
+	before_shmem_exit(launcher_detach, (Datum) 0);
+
+	launched = MemoryContextAllocZero(TopMemoryContext,
+									  sizeof(LaunchedDb) * inv_max_databases);
+	pass_context = AllocSetContextCreate(TopMemoryContext, "inventory launcher",
+										 ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		MemoryContext old;
+		long		wait;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		old = MemoryContextSwitchTo(pass_context);
+		wait = launcher_pass();
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(pass_context);
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 wait, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * sweeper
+ * ----------------------------------------------------------------
+ */
+
+static InvDbSlot *sweeper_slot;
+
+static void
+sweeper_detach(int code, Datum arg)
+{
+	LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+	if (sweeper_slot->worker_pid == MyProcPid)
+	{
+		sweeper_slot->worker_pid = 0;
+		sweeper_slot->worker_latch = NULL;
+	}
+	LWLockRelease(inv_shared->lock);
+}
+
+/*
+ * In a transaction: lock the extension against DROP EXTENSION and check it
+ * is (still) installed.  *retention_ready tells whether its tables are at
+ * 0.2.0 or later (ALTER EXTENSION UPDATE may not have run yet).
+ */
+static bool
+lock_extension(bool *retention_ready)
+{
+	Oid			extoid = get_extension_oid("inventory", true);
+	Oid			nspoid;
+
+	if (!OidIsValid(extoid))
+		return false;
+	LockDatabaseObject(ExtensionRelationId, extoid, 0, AccessShareLock);
+	/* taking the lock processed invalidations: was it dropped meanwhile? */
+	if (get_extension_oid("inventory", true) != extoid)
+		return false;
+	if (retention_ready != NULL)
+	{
+		nspoid = get_namespace_oid("inventory", true);
+		*retention_ready = OidIsValid(nspoid) &&
+			OidIsValid(get_relname_relid("purged_sales", nspoid));
+	}
+	return true;
+}
+
+/*
+ * Expire overdue holds, a batch per transaction, until a batch comes back
+ * short.  Returns false when the extension is not installed.
+ */
+static bool
+sweep_cycle(int64 *expired)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	bool		present;
+	int			n = 0;
+
+	*expired = 0;
+	do
+	{
+		CHECK_FOR_INTERRUPTS();
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		present = lock_extension(NULL);
+		if (present)
+		{
+			pgstat_report_activity(STATE_RUNNING, "inventory: expiring overdue holds");
+			n = holds_sweep(inv_sweep_batch);
+			*expired += n;
+		}
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	} while (present && n == inv_sweep_batch);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	if (present)
+		stats_sweep_done(start, GetCurrentTimestamp());
+	return present;
+}
+
+/* Purge by inventory.retention, a batch per transaction. */
+static void
+purge_cycle(void)
+{
+	bool		ready = false;
+	int64		n;
+
+	if (inv_retention == 0)
+		return;
+	do
+	{
+		CHECK_FOR_INTERRUPTS();
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		n = 0;
+		if (lock_extension(&ready) && ready)
+		{
+			pgstat_report_activity(STATE_RUNNING, "inventory: purging by retention");
+			n = retention_purge(inv_sweep_batch);
+		}
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	} while (n >= inv_sweep_batch);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+static void
+notify_cycle(void)
+{
+	if (pg_atomic_exchange_u32(&sweeper_slot->notify_pending, 0) == 0)
+		return;
+	StartTransactionCommand();
+	Async_Notify(INV_OUTBOX_CHANNEL, NULL);
+	CommitTransactionCommand();
+}
+
+void
+inv_sweeper_main(Datum main_arg)
+{
+	Oid			dboid = DatumGetObjectId(main_arg);
+	char	   *dbname;
+	MemoryContext cycle_context;
+	/* volatile: changed within PG_TRY and read after an error */
+	volatile TimestampTz next_sweep = 0;
+	volatile TimestampTz next_purge = 0;
+	volatile TimestampTz behind_logged = 0;
+	volatile int failures = 0;
+	volatile bool absent = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname("inventory sweeper");
+
+	/* one sweeper per database: a second one (launcher restart) leaves */
+	sweeper_slot = shmem_db_slot(dboid, true);
+	if (sweeper_slot == NULL)
+		proc_exit(0);
+	LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+	if (sweeper_slot->worker_pid != 0)
+	{
+		LWLockRelease(inv_shared->lock);
+		proc_exit(0);
+	}
+	sweeper_slot->worker_pid = MyProcPid;
+	sweeper_slot->worker_latch = MyLatch;
+	LWLockRelease(inv_shared->lock);
+	before_shmem_exit(sweeper_detach, (Datum) 0);
+
+	StartTransactionCommand();
+	dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(dboid));
+	CommitTransactionCommand();
+
+	cycle_context = AllocSetContextCreate(TopMemoryContext, "inventory sweeper",
+										  ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		TimestampTz now;
+		long		wait;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			if (inv_sweep_interval == 0 || !database_wanted(dbname))
+			{
+				ereport(LOG,
+						(errmsg("inventory sweeper for database \"%s\" stopping: %s",
+								dbname, inv_sweep_interval == 0 ?
+								"inventory.sweep_interval is 0" :
+								"not in inventory.databases")));
+				proc_exit(0);
+			}
+			/* new settings take effect at once */
+			next_sweep = 0;
+			next_purge = 0;
+		}
+
+		MemoryContextSwitchTo(cycle_context);
+		now = GetCurrentTimestamp();
+		PG_TRY();
+		{
+			int64		expired;
+
+			notify_cycle();
+			if (now >= next_sweep)
+			{
+				if (!sweep_cycle(&expired))
+					absent = true;
+				else
+				{
+					TimestampTz end = GetCurrentTimestamp();
+
+					next_sweep = now + inv_sweep_interval * INT64CONST(1000);
+					/* worth a line: the sweep takes longer than its interval */
+					if (end > next_sweep && end - behind_logged > 60 * USECS_PER_SEC)
+					{
+						behind_logged = end;
+						ereport(LOG,
+								(errmsg("inventory sweeper for database \"%s\" is falling behind",
+										dbname),
+								 errdetail("Expiring " INT64_FORMAT " holds took %ld ms; inventory.sweep_interval is %d ms.",
+										   expired, ms_until(now, end), inv_sweep_interval)));
+					}
+				}
+			}
+			if (!absent && now >= next_purge)
+			{
+				purge_cycle();
+				next_purge = now + PURGE_INTERVAL_MS * INT64CONST(1000);
+			}
+			failures = 0;
+		}
+		PG_CATCH();
+		{
+			/* log it, clean up, and try again after a pause */
+			HOLD_INTERRUPTS();
+			EmitErrorReport();
+			AbortOutOfAnyTransaction();
+			FlushErrorState();
+			pgstat_report_activity(STATE_IDLE, NULL);
+			RESUME_INTERRUPTS();
+			failures = Min(failures + 1, 16);
+			next_sweep = GetCurrentTimestamp() +
+				Min((int64) Max(inv_sweep_interval, 1000) << (failures - 1),
+					MAX_BACKOFF_MS) * INT64CONST(1000);
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(cycle_context);
+
+		if (absent)
+		{
+			LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+			sweeper_slot->extension_absent = true;
+			LWLockRelease(inv_shared->lock);
+			ereport(DEBUG1,
+					(errmsg("inventory sweeper for database \"%s\" stopping: extension not installed",
+							dbname)));
+			proc_exit(0);
+		}
+
+		now = GetCurrentTimestamp();
+		wait = ms_until(now, next_sweep);
+		if (next_purge > now)
+			wait = Min(wait, ms_until(now, next_purge));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Max(wait, 1), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * signals from ordinary backends
+ * ----------------------------------------------------------------
+ */
+
+void
+worker_outbox_written(void)
+{
+	InvDbSlot  *slot;
+
+	if (notify_via_sweeper)
+		return;
+	slot = shmem_my_slot();
+	if (slot != NULL && slot->worker_pid != 0)
+		notify_via_sweeper = true;
+	else
+		Async_Notify(INV_OUTBOX_CHANNEL, NULL);	/* once per transaction */
+}
+
+static void
+worker_xact_callback(XactEvent event, void *arg)
+{
+	InvDbSlot  *slot;
+	Latch	   *latch;
+
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+			if (notify_via_sweeper && (slot = shmem_my_slot()) != NULL)
+			{
+				pg_atomic_write_u32(&slot->notify_pending, 1);
+				/* a stale latch is harmless: PGPROCs stay in shared memory */
+				latch = slot->worker_latch;
+				if (latch != NULL)
+					SetLatch(latch);
+			}
+			if (wake_launcher && (slot = shmem_db_slot(MyDatabaseId, true)) != NULL)
+			{
+				LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+				slot->wake_requested = true;
+				latch = inv_shared->launcher_latch;
+				LWLockRelease(inv_shared->lock);
+				if (latch != NULL)
+					SetLatch(latch);
+			}
+			notify_via_sweeper = false;
+			wake_launcher = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_ABORT:
+			notify_via_sweeper = false;
+			wake_launcher = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * inventory.worker_wake() RETURNS void
+ *
+ * Run by the extension's scripts: once this transaction commits, the
+ * launcher starts a sweeper here.  A no-op without shared memory.
+ */
+Datum
+inv_worker_wake(PG_FUNCTION_ARGS)
+{
+	if (inv_shared != NULL)
+		wake_launcher = true;
+	PG_RETURN_VOID();
+}
+
+/*
+ * Ask our sweeper to leave database dbname, and the launcher to stay away
+ * for HOLD_OFF_MS: the command that follows needs it empty.  The command
+ * itself waits (up to 5 s) for the sweeper to go.
+ */
+static void
+release_database(const char *dbname)
+{
+	Oid			dboid = get_database_oid(dbname, true);
+	InvDbSlot  *slot;
+	pid_t		pid;
+
+	if (!OidIsValid(dboid) || (slot = shmem_db_slot(dboid, false)) == NULL)
+		return;
+	LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+	slot->hold_off_until = GetCurrentTimestamp() + HOLD_OFF_MS * INT64CONST(1000);
+	pid = slot->worker_pid;
+	LWLockRelease(inv_shared->lock);
+	if (pid != 0)
+		(void) kill(pid, SIGTERM);
+}
+
+static void
+worker_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+					  bool readOnlyTree, ProcessUtilityContext context,
+					  ParamListInfo params, QueryEnvironment *queryEnv,
+					  DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *stmt = pstmt->utilityStmt;
+
+	if (IsA(stmt, DropdbStmt))
+		release_database(((DropdbStmt *) stmt)->dbname);
+	else if (IsA(stmt, RenameStmt) &&
+			 ((RenameStmt *) stmt)->renameType == OBJECT_DATABASE)
+		release_database(((RenameStmt *) stmt)->subname);
+	else if (IsA(stmt, CreatedbStmt))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((CreatedbStmt *) stmt)->options)
+		{
+			DefElem    *opt = lfirst(lc);
+
+			if (strcmp(opt->defname, "template") == 0 && opt->arg != NULL)
+				release_database(defGetString(opt));
+		}
+	}
+
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+							params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+/* ----------------------------------------------------------------
+ * set-up
+ * ----------------------------------------------------------------
+ */
+
+void
+worker_init(void)
+{
+	BackgroundWorker bgw;
+
+	DefineCustomIntVariable("inventory.sweep_interval",
+							"Pause between two sweeps of overdue holds; 0 stops the sweepers.",
+							"Holds expire within about this long after their expiry.",
+							&inv_sweep_interval,
+							1000, 0, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("inventory.sweep_batch",
+							"Most holds a sweep expires, or retention purges, in one transaction.",
+							NULL,
+							&inv_sweep_batch,
+							1000, 1, 1000000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("inventory.retention",
+							"How long finished holds, and outbox events no consumer waits for, are kept; 0 keeps them forever.",
+							NULL,
+							&inv_retention,
+							7 * 24 * 3600, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("inventory.databases",
+							   "Databases the sweepers serve (comma-separated); empty: every database with the extension.",
+							   NULL,
+							   &inv_databases,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_LIST_INPUT,
+							   check_databases, NULL, NULL);
+
+	DefineCustomIntVariable("inventory.max_databases",
+							"Most databases whose counters and sweeper shared memory holds.",
+							NULL,
+							&inv_max_databases,
+							64, 1, 10000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	RegisterXactCallback(worker_xact_callback, NULL);
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	shmem_init();
+
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = worker_ProcessUtility;
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = LAUNCHER_RETRY_MS / 1000;
+	strlcpy(bgw.bgw_library_name, "inventory", BGW_MAXLEN);
+	strlcpy(bgw.bgw_function_name, "inv_launcher_main", BGW_MAXLEN);
+	strlcpy(bgw.bgw_name, "inventory launcher", BGW_MAXLEN);
+	strlcpy(bgw.bgw_type, "inventory launcher", BGW_MAXLEN);
+	RegisterBackgroundWorker(&bgw);
+}
