@@ -134,7 +134,7 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'inv_purge'
 LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION @extschema@.inv_purge(integer) IS 'purge up to max_rows finished holds and max_rows delivered outbox events older than inventory.retention';
+COMMENT ON FUNCTION @extschema@.inv_purge(integer) IS 'purge up to max_rows finished holds and max_rows acknowledged outbox events older than inventory.retention';
 
 -- inv_verify, now aware of what retention removed
 CREATE OR REPLACE FUNCTION @extschema@.inv_verify()

@@ -45,9 +45,15 @@ SELECT inv_purge(NULL);
 \echo :LAST_ERROR_SQLSTATE
 SELECT inv_purge(0);
 \echo :LAST_ERROR_SQLSTATE
+-- events every consumer acknowledged stay until they are older than the
+-- retention too
+SELECT inv_outbox_subscribe('sta-relay', 0);
+SELECT inv_outbox_ack('sta-relay', max(seq)) = max(seq) AS acked_all
+  FROM inv_outbox_next('sta-relay', 10000);
 SELECT test_fingerprint() AS fp \gset
 SELECT inv_purge();
 SELECT test_fingerprint() = :'fp' AS unchanged;
+SELECT inv_outbox_unsubscribe('sta-relay');
 
 -- monitoring roles may read the view, nobody else
 CREATE ROLE regress_inventory_mon IN ROLE pg_monitor;

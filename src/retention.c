@@ -2,9 +2,10 @@
  *
  * retention.c
  *	  Purging by inventory.retention, so the tables do not grow forever:
- *	  holds finished longer ago than the retention, and outbox events that
- *	  every consumer has acknowledged (with no consumer: events older than
- *	  the retention).  An event no consumer has acknowledged stays.
+ *	  holds finished longer ago than the retention, and outbox events older
+ *	  than the retention that every registered consumer has acknowledged
+ *	  (with no consumer registered: every event older than the retention).
+ *	  An event some consumer has not acknowledged stays, however old.
  *
  * What purging removes would unbalance inv_verify's books, so it leaves
  * two notes: the units sold by purged holds are added to
@@ -55,7 +56,7 @@ static InvPlan purge_events_plan = {
 	" gone AS ("
 	"  DELETE FROM inventory.outbox o WHERE o.seq IN ("
 	"    SELECT e.seq FROM inventory.outbox e, c"
-	"     WHERE CASE WHEN c.n > 0 THEN e.seq <= c.acked ELSE e.occurred_at < $1 END"
+	"     WHERE e.occurred_at < $1 AND (c.n = 0 OR e.seq <= c.acked)"
 	"     ORDER BY e.seq LIMIT $2)"
 	"  RETURNING o.occurred_at)"
 	" SELECT count(*), max(occurred_at) FROM gone",
