@@ -16,7 +16,9 @@
  *
  * Holds are taken with SKIP LOCKED and purged_sales rows are upserted in
  * SKU order, so the sweeper and an inv_purge() from pg_cron can run at the
- * same time.
+ * same time.  Events are purged under a SHARE lock on outbox_consumer, so
+ * that no consumer subscribes, below what is being deleted, meanwhile.
+ * The sweeper purges holds and events in separate transactions.
  *
  *-------------------------------------------------------------------------
  */
@@ -70,14 +72,22 @@ static InvPlan note_purged_events_plan = {
 	1, {TIMESTAMPTZOID}
 };
 
+/*
+ * Subscribing takes ROW EXCLUSIVE on outbox_consumer: while we purge, no
+ * consumer can appear whose position is below what we are deleting.
+ */
+static InvPlan lock_consumers_plan = {
+	"LOCK TABLE inventory.outbox_consumer IN SHARE MODE",
+	0, {InvalidOid}
+};
+
 int64
-retention_purge(int max_rows)
+retention_purge(RetentionKind kind, int max_rows)
 {
 	Datum		values[2];
 	bool		isnull;
 	Datum		newest;
-	int64		holds;
-	int64		events;
+	int64		n;
 
 	if (inv_retention == 0)
 		return 0;
@@ -86,18 +96,23 @@ retention_purge(int max_rows)
 	values[0] = TimestampTzGetDatum(GetCurrentTimestamp() -
 									(int64) inv_retention * USECS_PER_SEC);
 	values[1] = Int32GetDatum(max_rows);
-	holds = (int64) inv_plan_exec(&purge_holds_plan, values, NULL, 0);
-
-	inv_plan_exec(&purge_events_plan, values, NULL, 0);
-	events = inv_result_int8(0, 1);
-	newest = inv_result(0, 2, &isnull);
-	if (events > 0)
-		inv_plan_exec(&note_purged_events_plan, &newest, NULL, 0);
+	if (kind == RETENTION_HOLDS)
+	{
+		n = (int64) inv_plan_exec(&purge_holds_plan, values, NULL, 0);
+		stats_count(INV_PURGED_HOLDS, n);
+	}
+	else
+	{
+		inv_plan_exec(&lock_consumers_plan, NULL, NULL, 0);
+		inv_plan_exec(&purge_events_plan, values, NULL, 0);
+		n = inv_result_int8(0, 1);
+		newest = inv_result(0, 2, &isnull);
+		if (n > 0)
+			inv_plan_exec(&note_purged_events_plan, &newest, NULL, 0);
+		stats_count(INV_PURGED_EVENTS, n);
+	}
 	SPI_finish();
-
-	stats_count(INV_PURGED_HOLDS, holds);
-	stats_count(INV_PURGED_EVENTS, events);
-	return holds + events;
+	return n;
 }
 
 /*
@@ -121,5 +136,6 @@ inv_purge(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_rows must be positive"),
 				 errdetail("max_rows is %d.", max_rows)));
-	PG_RETURN_INT64(retention_purge(max_rows));
+	PG_RETURN_INT64(retention_purge(RETENTION_HOLDS, max_rows) +
+					retention_purge(RETENTION_EVENTS, max_rows));
 }

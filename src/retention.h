@@ -8,11 +8,16 @@
 #ifndef INVENTORY_RETENTION_H
 #define INVENTORY_RETENTION_H
 
+typedef enum RetentionKind
+{
+	RETENTION_HOLDS,			/* finished holds */
+	RETENTION_EVENTS			/* acknowledged outbox events */
+} RetentionKind;
+
 /*
- * Purge up to max_rows finished holds and up to max_rows outbox events in
- * the current transaction; returns how many rows went.  Nothing when
- * inventory.retention is 0.
+ * Purge up to max_rows rows of one kind in the current transaction;
+ * returns how many went.  Nothing when inventory.retention is 0.
  */
-extern int64 retention_purge(int max_rows);
+extern int64 retention_purge(RetentionKind kind, int max_rows);
 
 #endif							/* INVENTORY_RETENTION_H */

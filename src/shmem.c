@@ -38,7 +38,7 @@ PG_FUNCTION_INFO_V1(inv_stats_counters);
 PG_FUNCTION_INFO_V1(inv_stats_reset);
 
 InvShared  *inv_shared = NULL;
-int			inv_max_databases = 64;
+int			inv_max_databases = 256;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -138,24 +138,24 @@ shmem_db_slot(Oid dboid, bool create)
 	if (slot == NULL && (slot = find_slot(InvalidOid)) != NULL)
 		slot_reset(slot, dboid);
 	LWLockRelease(inv_shared->lock);
-
-	if (slot == NULL)
-		ereport(WARNING,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("inventory has no shared slot left for database %u", dboid),
-				 errhint("Raise inventory.max_databases (now %d).", inv_max_databases)));
 	return slot;
 }
 
 InvDbSlot *
 shmem_my_slot(void)
 {
-	if (likely(my_slot != NULL && my_slot_db == MyDatabaseId))
+	if (likely(my_slot_db == MyDatabaseId))
 		return my_slot;
 	if (inv_shared == NULL || !OidIsValid(MyDatabaseId))
 		return NULL;
 	my_slot = shmem_db_slot(MyDatabaseId, true);
 	my_slot_db = MyDatabaseId;
+	/* once per session; the launcher logs it too */
+	if (my_slot == NULL)
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("inventory has no shared slot left for this database: inventory.stats stays empty"),
+				 errhint("Raise inventory.max_databases (now %d).", inv_max_databases)));
 	return my_slot;
 }
 

@@ -63,6 +63,7 @@
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -259,6 +260,12 @@ start_sweeper(DbInfo *db)
 	MemoryContextSwitchTo(old);
 	if (!ok)
 	{
+		/* the launcher retries every LAUNCHER_RETRY_MS: say it once */
+		static bool warned = false;
+
+		if (warned)
+			return NULL;
+		warned = true;
 		ereport(WARNING,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("could not start the inventory sweeper for database \"%s\"",
@@ -295,15 +302,57 @@ free_dropped_slots(List *dbs, TimestampTz listed_at)
 	LWLockRelease(inv_shared->lock);
 }
 
+static DbInfo *
+find_db(List *dbs, Oid dboid)
+{
+	ListCell   *lc;
+
+	foreach(lc, dbs)
+		if (((DbInfo *) lfirst(lc))->oid == dboid)
+			return lfirst(lc);
+	return NULL;
+}
+
 /* One look at the databases; returns how long to sleep (ms). */
 static long
 launcher_pass(void)
 {
+	static bool slots_warned = false;
 	TimestampTz listed_at = GetCurrentTimestamp();
 	List	   *dbs = database_list();
 	TimestampTz now = GetCurrentTimestamp();
 	long		wait = LAUNCHER_NAPTIME_MS;
 	ListCell   *lc;
+	pid_t		pid;
+
+	/*
+	 * First every sweeper we started, whatever its database has become:
+	 * collect those that stopped, stop those whose database is gone or no
+	 * longer takes connections (the others leave by themselves on a
+	 * reload), forget databases that are gone.
+	 */
+	for (int i = 0; i < inv_max_databases; i++)
+	{
+		LaunchedDb *entry = &launched[i];
+		DbInfo	   *db;
+
+		if (!OidIsValid(entry->dboid))
+			continue;
+		db = find_db(dbs, entry->dboid);
+		if (entry->handle != NULL)
+		{
+			if (GetBackgroundWorkerPid(entry->handle, &pid) == BGWH_STOPPED)
+			{
+				pfree(entry->handle);
+				entry->handle = NULL;
+				entry->retry_at = now + LAUNCHER_RETRY_MS * INT64CONST(1000);
+			}
+			else if (db == NULL || !db->eligible)
+				TerminateBackgroundWorker(entry->handle);
+		}
+		if (entry->handle == NULL && db == NULL)
+			entry->dboid = InvalidOid;
+	}
 
 	foreach(lc, dbs)
 	{
@@ -311,23 +360,23 @@ launcher_pass(void)
 		LaunchedDb *entry;
 		InvDbSlot  *slot;
 		bool		start;
-		pid_t		pid;
 
 		if (!db->eligible || !database_wanted(NameStr(db->name)))
 			continue;
 		if ((entry = launched_entry(db->oid)) == NULL ||
 			(slot = shmem_db_slot(db->oid, true)) == NULL)
-			continue;
-
-		if (entry->handle != NULL)
 		{
-			if (GetBackgroundWorkerPid(entry->handle, &pid) != BGWH_STOPPED)
-				continue;
-			pfree(entry->handle);
-			entry->handle = NULL;
-			entry->retry_at = now + LAUNCHER_RETRY_MS * INT64CONST(1000);
+			if (!slots_warned)
+				ereport(LOG,
+						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+						 errmsg("inventory has no shared slot left for database \"%s\": it gets no sweeper",
+								NameStr(db->name)),
+						 errhint("Raise inventory.max_databases (now %d), or name the databases to sweep in inventory.databases.",
+								 inv_max_databases)));
+			slots_warned = true;
+			continue;
 		}
-		if (inv_sweep_interval == 0)
+		if (entry->handle != NULL || inv_sweep_interval == 0)
 			continue;
 
 		LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
@@ -350,19 +399,6 @@ launcher_pass(void)
 		}
 	}
 
-	/* forget databases that are gone */
-	for (int i = 0; i < inv_max_databases; i++)
-	{
-		bool		exists = false;
-
-		if (!OidIsValid(launched[i].dboid) || launched[i].handle != NULL)
-			continue;
-		foreach(lc, dbs)
-			if (((DbInfo *) lfirst(lc))->oid == launched[i].dboid)
-				exists = true;
-		if (!exists)
-			launched[i].dboid = InvalidOid;
-	}
 	free_dropped_slots(dbs, listed_at);
 	return Max(wait, 10);
 }
@@ -458,14 +494,28 @@ lock_extension(bool *retention_ready)
 }
 
 /*
+ * One pass may not take longer than this, so that a backlog (the first
+ * purge after an upgrade, say) cannot hold up sweeps, NOTIFYs or a reload;
+ * what is left waits for the next pass, which comes at once.
+ */
+static TimestampTz
+pass_deadline(void)
+{
+	return GetCurrentTimestamp() +
+		(int64) Max(inv_sweep_interval, 1000) * 500;	/* half, in us */
+}
+
+/*
  * Expire overdue holds, a batch per transaction, until a batch comes back
- * short.  Returns false when the extension is not installed.
+ * short or the pass has used its time.  *present: is the extension there?
+ * Returns whether overdue holds may be left.
  */
 static bool
-sweep_cycle(int64 *expired)
+sweep_cycle(int64 *expired, bool *present)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	TimestampTz start = GetCurrentTimestamp();
-	bool		present;
+	TimestampTz deadline = pass_deadline();
 	int			n = 0;
 
 	*expired = 0;
@@ -475,8 +525,8 @@ sweep_cycle(int64 *expired)
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		present = lock_extension(NULL);
-		if (present)
+		*present = lock_extension(NULL);
+		if (*present)
 		{
 			pgstat_report_activity(STATE_RUNNING, "inventory: expiring overdue holds");
 			n = holds_sweep(inv_sweep_batch);
@@ -484,48 +534,122 @@ sweep_cycle(int64 *expired)
 		}
 		PopActiveSnapshot();
 		CommitTransactionCommand();
-	} while (present && n == inv_sweep_batch);
+		MemoryContextSwitchTo(cxt);
+	} while (*present && n == inv_sweep_batch && GetCurrentTimestamp() < deadline);
 	pgstat_report_activity(STATE_IDLE, NULL);
-	if (present)
+	if (*present)
 		stats_sweep_done(start, GetCurrentTimestamp());
-	return present;
+	return *present && n == inv_sweep_batch;
 }
 
-/* Purge by inventory.retention, a batch per transaction. */
-static void
+/*
+ * Purge by inventory.retention: holds, then events, a batch per
+ * transaction, within the pass's time.  Returns whether rows may be left.
+ */
+static bool
 purge_cycle(void)
 {
+	MemoryContext cxt = CurrentMemoryContext;
+	TimestampTz deadline = pass_deadline();
 	bool		ready = false;
-	int64		n;
+	bool		more = false;
 
 	if (inv_retention == 0)
-		return;
-	do
+		return false;
+	for (RetentionKind kind = RETENTION_HOLDS; kind <= RETENTION_EVENTS; kind++)
 	{
-		CHECK_FOR_INTERRUPTS();
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		n = 0;
-		if (lock_extension(&ready) && ready)
+		int64		n;
+
+		do
 		{
-			pgstat_report_activity(STATE_RUNNING, "inventory: purging by retention");
-			n = retention_purge(inv_sweep_batch);
-		}
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	} while (n >= inv_sweep_batch);
+			CHECK_FOR_INTERRUPTS();
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			n = 0;
+			if (lock_extension(&ready) && ready)
+			{
+				pgstat_report_activity(STATE_RUNNING, "inventory: purging by retention");
+				n = retention_purge(kind, inv_sweep_batch);
+			}
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			MemoryContextSwitchTo(cxt);
+		} while (n >= inv_sweep_batch && GetCurrentTimestamp() < deadline);
+		more |= (n >= inv_sweep_batch);
+	}
 	pgstat_report_activity(STATE_IDLE, NULL);
+	return more;
 }
+
+/* set while a NOTIFY for writers is being sent, to retry it after an error */
+static bool notify_taken = false;
 
 static void
 notify_cycle(void)
 {
-	if (pg_atomic_exchange_u32(&sweeper_slot->notify_pending, 0) == 0)
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (pg_atomic_read_u32(&sweeper_slot->notify_pending) == 0)
 		return;
 	StartTransactionCommand();
+	pg_atomic_write_u32(&sweeper_slot->notify_pending, 0);
+	notify_taken = true;
 	Async_Notify(INV_OUTBOX_CHANNEL, NULL);
 	CommitTransactionCommand();
+	notify_taken = false;
+	MemoryContextSwitchTo(cxt);
+}
+
+/* In PG_CATCH: log the error, clean up, and carry on. */
+static void
+cycle_error(MemoryContext cxt)
+{
+	HOLD_INTERRUPTS();
+	EmitErrorReport();
+	AbortOutOfAnyTransaction();
+	FlushErrorState();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	if (notify_taken)
+	{
+		pg_atomic_write_u32(&sweeper_slot->notify_pending, 1);
+		notify_taken = false;
+	}
+	MemoryContextSwitchTo(cxt);
+	RESUME_INTERRUPTS();
+}
+
+/* pause after failures in a row: the interval, doubling, at most a minute */
+static TimestampTz
+after_backoff(TimestampTz now, int failures)
+{
+	int64		ms = Max(inv_sweep_interval, 1000);
+
+	ms <<= Min(failures - 1, 16);
+	return now + Min(ms, MAX_BACKOFF_MS) * INT64CONST(1000);
+}
+
+/*
+ * Leave on purpose: stop being this database's sweeper first, so that
+ * committing writers NOTIFY themselves, then send what was pending.
+ */
+static void
+sweeper_leave(int elevel, const char *dbname, const char *why)
+{
+	sweeper_detach(0, (Datum) 0);
+	PG_TRY();
+	{
+		notify_cycle();
+	}
+	PG_CATCH();
+	{
+		cycle_error(TopMemoryContext);
+	}
+	PG_END_TRY();
+	ereport(elevel,
+			(errmsg("inventory sweeper for database \"%s\" stopping: %s",
+					dbname, why)));
+	proc_exit(0);
 }
 
 void
@@ -538,7 +662,8 @@ inv_sweeper_main(Datum main_arg)
 	volatile TimestampTz next_sweep = 0;
 	volatile TimestampTz next_purge = 0;
 	volatile TimestampTz behind_logged = 0;
-	volatile int failures = 0;
+	volatile int sweep_failures = 0;
+	volatile int purge_failures = 0;
 	volatile bool absent = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -548,12 +673,16 @@ inv_sweeper_main(Datum main_arg)
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("inventory sweeper");
 
-	/* one sweeper per database: a second one (launcher restart) leaves */
+	/*
+	 * One sweeper per database: a second one (after a launcher restart)
+	 * leaves, and so does one started while DROP DATABASE wants it away.
+	 */
 	sweeper_slot = shmem_db_slot(dboid, true);
 	if (sweeper_slot == NULL)
 		proc_exit(0);
 	LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
-	if (sweeper_slot->worker_pid != 0)
+	if (sweeper_slot->worker_pid != 0 ||
+		GetCurrentTimestamp() < sweeper_slot->hold_off_until)
 	{
 		LWLockRelease(inv_shared->lock);
 		proc_exit(0);
@@ -579,15 +708,10 @@ inv_sweeper_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
-			if (inv_sweep_interval == 0 || !database_wanted(dbname))
-			{
-				ereport(LOG,
-						(errmsg("inventory sweeper for database \"%s\" stopping: %s",
-								dbname, inv_sweep_interval == 0 ?
-								"inventory.sweep_interval is 0" :
-								"not in inventory.databases")));
-				proc_exit(0);
-			}
+			if (inv_sweep_interval == 0)
+				sweeper_leave(LOG, dbname, "inventory.sweep_interval is 0");
+			if (!database_wanted(dbname))
+				sweeper_leave(LOG, dbname, "not in inventory.databases");
 			/* new settings take effect at once */
 			next_sweep = 0;
 			next_purge = 0;
@@ -595,72 +719,84 @@ inv_sweeper_main(Datum main_arg)
 
 		MemoryContextSwitchTo(cycle_context);
 		now = GetCurrentTimestamp();
+
 		PG_TRY();
 		{
-			int64		expired;
-
 			notify_cycle();
-			if (now >= next_sweep)
-			{
-				if (!sweep_cycle(&expired))
-					absent = true;
-				else
-				{
-					TimestampTz end = GetCurrentTimestamp();
-
-					next_sweep = now + inv_sweep_interval * INT64CONST(1000);
-					/* worth a line: the sweep takes longer than its interval */
-					if (end > next_sweep && end - behind_logged > 60 * USECS_PER_SEC)
-					{
-						behind_logged = end;
-						ereport(LOG,
-								(errmsg("inventory sweeper for database \"%s\" is falling behind",
-										dbname),
-								 errdetail("Expiring " INT64_FORMAT " holds took %ld ms; inventory.sweep_interval is %d ms.",
-										   expired, ms_until(now, end), inv_sweep_interval)));
-					}
-				}
-			}
-			if (!absent && now >= next_purge)
-			{
-				purge_cycle();
-				next_purge = now + PURGE_INTERVAL_MS * INT64CONST(1000);
-			}
-			failures = 0;
 		}
 		PG_CATCH();
 		{
-			/* log it, clean up, and try again after a pause */
-			HOLD_INTERRUPTS();
-			EmitErrorReport();
-			AbortOutOfAnyTransaction();
-			FlushErrorState();
-			pgstat_report_activity(STATE_IDLE, NULL);
-			RESUME_INTERRUPTS();
-			failures = Min(failures + 1, 16);
-			next_sweep = GetCurrentTimestamp() +
-				Min((int64) Max(inv_sweep_interval, 1000) << (failures - 1),
-					MAX_BACKOFF_MS) * INT64CONST(1000);
+			cycle_error(cycle_context);
 		}
 		PG_END_TRY();
-		MemoryContextSwitchTo(TopMemoryContext);
-		MemoryContextReset(cycle_context);
 
+		if (now >= next_sweep)
+		{
+			PG_TRY();
+			{
+				int64		expired;
+				bool		present;
+				bool		more = sweep_cycle(&expired, &present);
+				TimestampTz end = GetCurrentTimestamp();
+
+				absent = !present;
+				next_sweep = more ? end : now + inv_sweep_interval * INT64CONST(1000);
+				sweep_failures = 0;
+				/* worth a line: the sweep takes longer than its interval */
+				if ((more || end > now + inv_sweep_interval * INT64CONST(1000)) &&
+					end - behind_logged > 60 * USECS_PER_SEC)
+				{
+					behind_logged = end;
+					ereport(LOG,
+							(errmsg("inventory sweeper for database \"%s\" is falling behind",
+									dbname),
+							 errdetail("Expiring " INT64_FORMAT " holds took %ld ms%s; inventory.sweep_interval is %d ms.",
+									   expired, ms_until(now, end),
+									   more ? ", and more are overdue" : "",
+									   inv_sweep_interval)));
+				}
+			}
+			PG_CATCH();
+			{
+				cycle_error(cycle_context);
+				sweep_failures = sweep_failures + 1;
+				next_sweep = after_backoff(GetCurrentTimestamp(), sweep_failures);
+			}
+			PG_END_TRY();
+		}
 		if (absent)
 		{
 			LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
 			sweeper_slot->extension_absent = true;
 			LWLockRelease(inv_shared->lock);
-			ereport(DEBUG1,
-					(errmsg("inventory sweeper for database \"%s\" stopping: extension not installed",
-							dbname)));
-			proc_exit(0);
+			sweeper_leave(DEBUG1, dbname, "extension not installed");
 		}
 
+		/* the purge has its own pace and failures: it never delays a sweep */
+		if (now >= next_purge && now < next_sweep)
+		{
+			PG_TRY();
+			{
+				bool		more = purge_cycle();
+
+				next_purge = more ? GetCurrentTimestamp() :
+					now + PURGE_INTERVAL_MS * INT64CONST(1000);
+				purge_failures = 0;
+			}
+			PG_CATCH();
+			{
+				cycle_error(cycle_context);
+				purge_failures = purge_failures + 1;
+				next_purge = Max(after_backoff(GetCurrentTimestamp(), purge_failures),
+								 now + PURGE_INTERVAL_MS * INT64CONST(1000));
+			}
+			PG_END_TRY();
+		}
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(cycle_context);
+
 		now = GetCurrentTimestamp();
-		wait = ms_until(now, next_sweep);
-		if (next_purge > now)
-			wait = Min(wait, ms_until(now, next_purge));
+		wait = Min(ms_until(now, next_sweep), ms_until(now, next_purge));
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 Max(wait, 1), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
@@ -694,6 +830,25 @@ worker_xact_callback(XactEvent event, void *arg)
 
 	switch (event)
 	{
+		case XACT_EVENT_PRE_COMMIT:
+			/* the sweeper may have left since the event was written */
+			if (notify_via_sweeper)
+			{
+				pid_t		pid = 0;
+
+				if ((slot = shmem_my_slot()) != NULL)
+				{
+					LWLockAcquire(inv_shared->lock, LW_SHARED);
+					pid = slot->worker_pid;
+					LWLockRelease(inv_shared->lock);
+				}
+				if (pid == 0)
+				{
+					Async_Notify(INV_OUTBOX_CHANNEL, NULL);
+					notify_via_sweeper = false;
+				}
+			}
+			break;
 		case XACT_EVENT_COMMIT:
 			if (notify_via_sweeper && (slot = shmem_my_slot()) != NULL)
 			{
@@ -754,12 +909,31 @@ release_database(const char *dbname)
 
 	if (!OidIsValid(dboid) || (slot = shmem_db_slot(dboid, false)) == NULL)
 		return;
+	/* under the lock: the sweeper clears worker_pid under it before it exits */
 	LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
 	slot->hold_off_until = GetCurrentTimestamp() + HOLD_OFF_MS * INT64CONST(1000);
 	pid = slot->worker_pid;
-	LWLockRelease(inv_shared->lock);
 	if (pid != 0)
 		(void) kill(pid, SIGTERM);
+	LWLockRelease(inv_shared->lock);
+}
+
+/*
+ * The database named, when the current user may run a command on it that
+ * needs it empty (its owner, or a superuser), from the top level: nobody
+ * else can make a sweeper leave.
+ */
+static const char *
+releasable(const char *dbname, ProcessUtilityContext context)
+{
+	Oid			dboid;
+
+	if (dbname == NULL || context != PROCESS_UTILITY_TOPLEVEL)
+		return NULL;
+	dboid = get_database_oid(dbname, true);
+	if (!OidIsValid(dboid) || !pg_database_ownercheck(dboid, GetUserId()))
+		return NULL;
+	return dbname;
 }
 
 static void
@@ -769,24 +943,33 @@ worker_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					  DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *stmt = pstmt->utilityStmt;
+	const char *dbname = NULL;
+	ListCell   *lc;
 
+	/* the commands that refuse a database someone is connected to */
 	if (IsA(stmt, DropdbStmt))
-		release_database(((DropdbStmt *) stmt)->dbname);
+		dbname = ((DropdbStmt *) stmt)->dbname;
 	else if (IsA(stmt, RenameStmt) &&
 			 ((RenameStmt *) stmt)->renameType == OBJECT_DATABASE)
-		release_database(((RenameStmt *) stmt)->subname);
+		dbname = ((RenameStmt *) stmt)->subname;
 	else if (IsA(stmt, CreatedbStmt))
 	{
-		ListCell   *lc;
-
 		foreach(lc, ((CreatedbStmt *) stmt)->options)
 		{
 			DefElem    *opt = lfirst(lc);
 
 			if (strcmp(opt->defname, "template") == 0 && opt->arg != NULL)
-				release_database(defGetString(opt));
+				dbname = defGetString(opt);
 		}
 	}
+	else if (IsA(stmt, AlterDatabaseStmt))
+	{
+		foreach(lc, ((AlterDatabaseStmt *) stmt)->options)
+			if (strcmp(((DefElem *) lfirst(lc))->defname, "tablespace") == 0)
+				dbname = ((AlterDatabaseStmt *) stmt)->dbname;
+	}
+	if ((dbname = releasable(dbname, context)) != NULL)
+		release_database(dbname);
 
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
@@ -843,10 +1026,10 @@ worker_init(void)
 							   check_databases, NULL, NULL);
 
 	DefineCustomIntVariable("inventory.max_databases",
-							"Most databases whose counters and sweeper shared memory holds.",
+							"Most databases the launcher and the counters keep track of (every database that accepts connections counts).",
 							NULL,
 							&inv_max_databases,
-							64, 1, 10000,
+							256, 1, 100000,
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);

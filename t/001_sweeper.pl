@@ -152,6 +152,23 @@ is(sql(q{SELECT qty FROM inventory.purged_sales WHERE sku = 'ps5'}), '2',
 is(sql('SELECT count(*) FROM inv_verify()'), '0', 'inv_verify() still balances');
 cmp_ok(sql('SELECT purged_holds FROM inventory.stats'), '>=', 1012, 'inventory.stats counts the purge');
 
+# A purge that keeps failing (a table of yours references a hold) is
+# logged, and does not slow the sweep down.
+sql(q{CREATE TABLE orders (hold uuid REFERENCES inventory.reservation);
+	  INSERT INTO orders SELECT inv_reserve('ps5', 1);
+	  SELECT inv_commit(hold) FROM orders;});
+sleep(1.2);
+$pid = sweeper_pid();
+$log_offset = -s $node->logfile;
+sql('SELECT pg_reload_conf()');
+$node->wait_for_log(qr/ERROR:  update or delete on table "reservation" violates foreign key constraint/,
+	$log_offset);
+sql(q{SELECT inv_reserve('ps5', 1, '1 second')});
+sleep(3);
+is(sql(q{SELECT count(*) FROM inventory.reservation WHERE state = 'held'}), '0',
+	'with the purge failing, a 1 s hold is still expired within 3 s');
+is(sweeper_pid(), $pid, 'by the same sweeper');
+
 $node->stop;
 command_like([ 'pg_controldata', $node->data_dir ],
 	qr/Database cluster state:\s+shut down/, 'the cluster shut down cleanly');

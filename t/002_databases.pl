@@ -84,6 +84,17 @@ $node->safe_psql('postgres', 'BEGIN; CREATE EXTENSION inventory; ROLLBACK;');
 sleep(1);
 is(sweepers('postgres'), '0', 'a rolled back CREATE EXTENSION starts no sweeper');
 
+# only who may drop a database can make its sweeper leave
+$node->safe_psql('postgres', 'CREATE ROLE mallory LOGIN');
+my $before = $node->safe_psql('postgres',
+	q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'inventory sweeper' AND datname = 'shop2'});
+my ($r, $o, $e) = $node->psql('postgres', 'DROP DATABASE shop2', extra_params => [ '-U', 'mallory' ]);
+like($e, qr/must be owner of database shop2/, 'a role that does not own shop2 cannot drop it');
+sleep(0.5);
+is($node->safe_psql('postgres',
+		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'inventory sweeper' AND datname = 'shop2'}),
+	$before, 'and its attempt leaves the sweeper alone');
+
 # DROP DATABASE does not meet "being accessed by other users"
 my $t0 = time;
 my ($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE shop2');
