@@ -31,7 +31,10 @@ fingerprint() {
 			SELECT 'r' || t::text FROM inventory.reservation t UNION ALL
 			SELECT 'l' || t::text FROM inventory.reservation_line t UNION ALL
 			SELECT 'o' || t::text FROM inventory.outbox t UNION ALL
-			SELECT 'a' || t::text FROM inventory.adjustment t) rows"
+			SELECT 'a' || t::text FROM inventory.adjustment t UNION ALL
+			SELECT 'c' || t::text FROM inventory.outbox_consumer t UNION ALL
+			SELECT 'p' || t::text FROM inventory.purged_sales t UNION ALL
+			SELECT 'q' || t::text FROM inventory.purge_state t) rows"
 }
 
 for db in $src $dst; do
@@ -46,6 +49,12 @@ SELECT inv_release(inv_reserve('DMP-B', 1), 'card declined');
 SELECT inv_reserve('DMP-B', 2, ttl => '100 milliseconds');
 SELECT pg_sleep(0.2), inv_sweep();
 SELECT inv_adjust('DMP-A', 4, 'delivery');
+-- a relay that has acknowledged part of the outbox
+SELECT inv_outbox_subscribe('dump-relay', 0);
+SELECT inv_outbox_ack('dump-relay', 3);
+-- retention's notes, as a purge leaves them
+INSERT INTO inventory.purged_sales VALUES ('DMP-A', 0);
+INSERT INTO inventory.purge_state (events_before) VALUES ('-infinity');
 SQL
 
 pg_dump -d $src >"$INV_TMP/dump.sql"
@@ -68,6 +77,10 @@ check restored_sequences_go_on $dst "
 	       >= (SELECT max(seq) FROM inventory.outbox)
 	   AND (SELECT last_value FROM inventory.adjustment_id_seq)
 	       >= (SELECT max(id) FROM inventory.adjustment)"
+check restored_relay_goes_on $dst "
+	SELECT (SELECT min(seq) FROM inv_outbox_next('dump-relay')) = 4
+	   AND inv_outbox_ack('dump-relay', (SELECT max(seq) FROM inventory.outbox))
+	       = (SELECT max(seq) FROM inventory.outbox)"
 check restored_database_takes_holds $dst "
 	SELECT inv_commit(inv_reserve('DMP-A', 1)) AND inv_adjust('DMP-B', 1) = 5"
 check restored_database_stays_consistent $dst "
