@@ -42,3 +42,6 @@ demo:
 	./scripts/demo.sh
 test:
 	./scripts/test.sh
+.PHONY: bench
+bench:
+	./scripts/bench.sh
