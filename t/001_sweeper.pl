@@ -119,12 +119,30 @@ ok($node->poll_query_until('postgres',
 cmp_ok(time - $t0, '<', 2.0, 'within 2 s of the reload');
 is(sweeper_pid(), $pid, 'a reload does not restart the sweeper');
 
-# sweep_interval = 0 switches the sweepers off, and back on.
+# sweep_interval = 0 switches the sweepers off, and back on.  A writer
+# whose transaction began while the sweeper ran and commits after it left
+# still gets its NOTIFY (it sends it itself).
+my ($lout, $lerr, $wout, $werr) = ('', '', '', '');
+my $listener = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $node->connstr('postgres'),
+	  '-c', 'LISTEN inventory_outbox', '-c', 'SELECT pg_sleep(4)' ],
+	'>', \$lout, '2>', \$lerr);
+my $writer = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $node->connstr('postgres'),
+	  '-c', q{BEGIN; SELECT pg_backend_pid(); SELECT inv_set_stock('late', 1) AS n; SELECT pg_sleep(2); COMMIT;} ],
+	'>', \$wout, '2>', \$werr);
+sleep(0.5);
 $log_offset = -s $node->logfile;
 sql(q{ALTER SYSTEM SET inventory.sweep_interval = 0; SELECT pg_reload_conf();});
 ok($node->poll_query_until('postgres',
 		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'inventory sweeper'}, '0'),
 	'sweep_interval = 0 stops the sweeper');
+$writer->finish;
+$listener->finish;
+my ($writer_pid) = split /\n/, $wout;
+like($lout,
+	qr/Asynchronous notification "inventory_outbox" received from server process with PID $writer_pid\./,
+	'a writer that commits after the sweeper left sends its NOTIFY itself');
 $node->wait_for_log(qr/inventory sweeper for database "postgres" stopping: inventory.sweep_interval is 0/,
 	$log_offset);
 sql(q{ALTER SYSTEM RESET inventory.sweep_interval; SELECT pg_reload_conf();});
