@@ -211,6 +211,8 @@ database_list(void)
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
 	CommitTransactionCommand();
+	/* the commit left us in TopMemoryContext */
+	MemoryContextSwitchTo(caller);
 	return dbs;
 }
 
