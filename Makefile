@@ -19,7 +19,8 @@ ISOLATION = last_unit cart_deadlock commit_vs_release double_commit \
 	commit_vs_sweep set_stock_vs_reserve idempotency_race two_sweepers \
 	reclaim_vs_sweep reclaim_vs_commit release_vs_sweep extend_vs_sweep \
 	adjust_cas cart_vs_set_stock set_stock_create checkout_vs_sweep \
-	relay_late_commit relay_older_xid relay_two_relays
+	relay_late_commit relay_older_xid relay_two_relays \
+	relay_subscribe_vs_purge
 ISOLATION_OPTS = --load-extension=inventory
 # TAP tests live in t/; they start clusters of their own (the sweepers
 # need shared_preload_libraries)

@@ -265,6 +265,26 @@ SELECT c.oid::regclass AS no_replica_identity
 											  WHEN 'i' THEN i.indisreplident END)
  ORDER BY 1;
 
+--
+-- seqs only go up: a sequence moved back below the horizon would hand out
+-- seqs a relay has passed already, so the relay refuses to go on
+--
+SELECT last_value AS seq_last FROM inventory.outbox_seq_seq \gset
+SELECT inv_outbox_subscribe('rl-seq') IS NOT NULL AS subscribed;
+SELECT setval('inventory.outbox_seq_seq', 1) AS moved_back;
+\set VERBOSITY terse
+SELECT inv_outbox_next('rl-seq');
+\set VERBOSITY default
+\echo :LAST_ERROR_SQLSTATE
+SELECT setval('inventory.outbox_seq_seq', :seq_last) = :seq_last AS restored;
+SELECT count(*) AS after_restore FROM inv_outbox_next('rl-seq');
+ALTER SEQUENCE inventory.outbox_seq_seq CYCLE;
+SELECT inv_outbox_next('rl-seq');
+\echo :LAST_ERROR_SQLSTATE
+ALTER SEQUENCE inventory.outbox_seq_seq NO CYCLE;
+SELECT count(*) AS after_no_cycle FROM inv_outbox_next('rl-seq');
+SELECT inv_outbox_unsubscribe('rl-seq');
+
 -- the consumers hold retention back: leave none behind
 SELECT inv_outbox_unsubscribe(c) FROM unnest(ARRAY['rl-new', 'rl-mid', 'rl-settle']) c;
 SELECT count(*) AS consumers_left FROM inventory.outbox_consumer WHERE consumer LIKE 'rl-%';

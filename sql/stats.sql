@@ -54,6 +54,13 @@ SELECT test_fingerprint() AS fp \gset
 SELECT inv_purge();
 SELECT test_fingerprint() = :'fp' AS unchanged;
 SELECT inv_outbox_unsubscribe('sta-relay');
+-- under REPEATABLE READ a purge could miss a consumer that subscribed
+-- after its snapshot: refused
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT 1 AS snapshot_taken;
+SELECT inv_purge();
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
 
 -- monitoring roles may read the view, nobody else
 CREATE ROLE regress_inventory_mon IN ROLE pg_monitor;

@@ -108,9 +108,10 @@ static InvPlan write_horizon_plan = {
 	3, {INT8OID, INT8OID, XID8OID}
 };
 
-/* L, and the cache size the bound depends on */
+/* L, and the settings the bound depends on */
 static InvPlan last_seq_plan = {
-	"SELECT coalesce(pg_sequence_last_value(s.seqrelid), 0), s.seqcache"
+	"SELECT coalesce(pg_sequence_last_value(s.seqrelid), 0), s.seqcache,"
+	"       s.seqincrement > 0 AND NOT s.seqcycle"
 	"  FROM pg_sequence s"
 	" WHERE s.seqrelid = 'inventory.outbox_seq_seq'::regclass",
 	0, {InvalidOid}
@@ -125,6 +126,11 @@ static InvPlan lock_consumer_plan = {
 	"SELECT acked_seq FROM inventory.outbox_consumer WHERE consumer = $1"
 	" FOR NO KEY UPDATE",
 	1, {TEXTOID}
+};
+
+static InvPlan lock_consumers_plan = {
+	"LOCK TABLE inventory.outbox_consumer IN ROW EXCLUSIVE MODE",
+	0, {InvalidOid}
 };
 
 static InvPlan insert_consumer_plan = {
@@ -263,6 +269,7 @@ advance_horizon(void)
 	Horizon		old;
 	Horizon		cur;
 	int64		last;
+	bool		isnull;
 	FullTransactionId next_xid;
 	FullTransactionId xmin;
 
@@ -287,6 +294,20 @@ advance_horizon(void)
 				 errmsg("sequence inventory.outbox_seq_seq must have CACHE 1"),
 				 errdetail("With cached values a backend can take a seq after the relay has read the sequence, and the relay could skip its event."),
 				 errhint("ALTER SEQUENCE inventory.outbox_seq_seq CACHE 1")));
+	/* seqs only go up: one at or below H again would be skipped */
+	if (!DatumGetBool(inv_result(0, 3, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("sequence inventory.outbox_seq_seq must have a positive INCREMENT and NO CYCLE"),
+				 errdetail("The relay hands out events up to a seq; a seq that came again below it would be skipped."),
+				 errhint("ALTER SEQUENCE inventory.outbox_seq_seq INCREMENT 1 NO CYCLE")));
+	if (last < old.safe_seq || (old.pending && last < old.pending_seq))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("sequence inventory.outbox_seq_seq went back below the outbox horizon"),
+				 errdetail("Its last value is " INT64_FORMAT "; events up to seq " INT64_FORMAT " have been handed out, and new events would be skipped.",
+						   last, Max(old.safe_seq, old.pending ? old.pending_seq : 0)),
+				 errhint("Move it forward with setval() past that seq.")));
 	next_xid = ReadNextFullTransactionId();
 	xmin = widen_xid(GetLatestSnapshot()->xmin, next_xid);
 
@@ -357,6 +378,11 @@ inv_outbox_subscribe(PG_FUNCTION_ARGS)
 	}
 
 	require_read_committed("inv_outbox_subscribe");
+	/*
+	 * Before H is read: a purge of events (retention.c, SHARE) waits for us
+	 * or we for it, so it never deletes events below the position we take.
+	 */
+	inv_plan_exec(&lock_consumers_plan, NULL, NULL, 0);
 	horizon = advance_horizon();
 	if (at_horizon)
 		start = horizon;

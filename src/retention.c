@@ -16,14 +16,16 @@
  *
  * Holds are taken with SKIP LOCKED and purged_sales rows are upserted in
  * SKU order, so the sweeper and an inv_purge() from pg_cron can run at the
- * same time.  Events are purged under a SHARE lock on outbox_consumer, so
- * that no consumer subscribes, below what is being deleted, meanwhile.
+ * same time.  Events are purged under a SHARE lock on outbox_consumer, in
+ * READ COMMITTED: a subscribe takes ROW EXCLUSIVE on it before it reads the
+ * horizon, so no consumer starts below what is being deleted.
  * The sweeper purges holds and events in separate transactions.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -91,6 +93,13 @@ retention_purge(RetentionKind kind, int max_rows)
 
 	if (inv_retention == 0)
 		return 0;
+	/* a snapshot older than the SHARE lock could miss a new consumer */
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("inv_purge requires the READ COMMITTED isolation level"),
+				 errdetail("Under REPEATABLE READ or SERIALIZABLE the purge could miss an outbox consumer that subscribed after the transaction's snapshot, and delete events it still needs."),
+				 errhint("Call it in a READ COMMITTED transaction (the default).")));
 
 	inv_spi_connect();
 	values[0] = TimestampTzGetDatum(GetCurrentTimestamp() -

@@ -674,6 +674,9 @@ inv_sweeper_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("inventory sweeper");
+	/* whatever the server's default: the sweep and the purge need it */
+	SetConfigOption("default_transaction_isolation", "read committed",
+					PGC_SUSET, PGC_S_OVERRIDE);
 
 	/*
 	 * One sweeper per database: a second one (after a launcher restart)
