@@ -22,7 +22,8 @@
  * inventory_outbox on behalf of writers that committed events since the
  * last one.  Writers do not NOTIFY themselves when a sweeper runs, because
  * PostgreSQL serialises the commits of every notifying transaction of the
- * cluster on one lock; many commits then cost one NOTIFY.
+ * cluster on one lock; many commits then cost one NOTIFY, and only the
+ * first of them wakes the sweeper.
  *
  * Every transaction of a sweeper first takes a share lock on the
  * extension (the lock DROP EXTENSION needs exclusively) and checks it is
@@ -857,10 +858,13 @@ worker_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 			if (notify_via_sweeper && (slot = shmem_my_slot()) != NULL)
 			{
-				pg_atomic_write_u32(&slot->notify_pending, 1);
-				/* a stale latch is harmless: PGPROCs stay in shared memory */
-				latch = slot->worker_latch;
-				if (latch != NULL)
+				/*
+				 * Only the first writer since the last NOTIFY wakes the
+				 * sweeper: the others' commits come before that NOTIFY too.
+				 * A stale latch is harmless: PGPROCs stay in shared memory.
+				 */
+				if (pg_atomic_exchange_u32(&slot->notify_pending, 1) == 0 &&
+					(latch = slot->worker_latch) != NULL)
 					SetLatch(latch);
 			}
 			if (wake_launcher && (slot = shmem_db_slot(MyDatabaseId, true)) != NULL)
