@@ -12,7 +12,7 @@ PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare
 
 # pg_regress reads sql/NAME.sql and compares with expected/NAME.out
-REGRESS = setup stock reserve cart commit_release sweep verify relay stats upgrade
+REGRESS = setup stock reserve cart soldout commit_release sweep verify relay stats upgrade
 REGRESS_OPTS = --load-extension=inventory
 # isolation specs live in specs/
 ISOLATION = last_unit cart_deadlock commit_vs_release double_commit \
@@ -20,7 +20,7 @@ ISOLATION = last_unit cart_deadlock commit_vs_release double_commit \
 	reclaim_vs_sweep reclaim_vs_commit release_vs_sweep extend_vs_sweep \
 	adjust_cas cart_vs_set_stock set_stock_create checkout_vs_sweep \
 	relay_late_commit relay_older_xid relay_two_relays \
-	relay_subscribe_vs_purge
+	relay_subscribe_vs_purge soldout_vs_release
 ISOLATION_OPTS = --load-extension=inventory
 # TAP tests live in t/; they start clusters of their own (the sweepers
 # need shared_preload_libraries)

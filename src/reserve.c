@@ -4,6 +4,10 @@
  *	  Taking holds: inv_reserve, inv_reserve_cart and inv_try_reserve_cart.
  *
  * All three are one engine over a normalized cart (cart.c):
+ *	0. a request its snapshot proves cannot be served (an unknown SKU, a
+ *	   short line with no overdue hold to reclaim) is refused before any
+ *	   lock, xid or WAL (availability.c); a call with an idempotency key
+ *	   looks for its replay first;
  *	1. calls with the same idempotency key are serialized by a
  *	   transaction-level advisory lock on the key, taken before any row
  *	   lock; a key seen before returns the same hold (replay), or IV006 when
@@ -32,6 +36,7 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
+#include "availability.h"
 #include "cart.h"
 #include "errors.h"
 #include "holds.h"
@@ -169,6 +174,43 @@ add_short(ReserveOutcome *out, const InvLine *line, int64 available)
 }
 
 /*
+ * Given every line's free units (-1: unknown SKU), fill *out with the
+ * unknown SKUs or, when all are known, with the lines that do not fit.
+ */
+static void
+classify(const InvCart *cart, const int64 *avail, ReserveOutcome *out)
+{
+	out->nshort = 0;
+	for (int i = 0; i < cart->nlines; i++)
+		if (avail[i] < 0)
+			add_short(out, &cart->lines[i], -1);
+	if (out->nshort > 0)
+	{
+		out->status = RESERVE_UNKNOWN_SKU;
+		return;
+	}
+	for (int i = 0; i < cart->nlines; i++)
+		if (cart->lines[i].qty > avail[i])
+			add_short(out, &cart->lines[i], avail[i]);
+	if (out->nshort > 0)
+		out->status = RESERVE_INSUFFICIENT_STOCK;
+}
+
+/*
+ * Refuse in the snapshot, without a lock, when it proves the request
+ * cannot be served (availability.c); true when *out is that refusal.
+ */
+static bool
+refused_in_snapshot(const InvCart *cart, int64 *avail, ReserveOutcome *out)
+{
+	if (availability_peek(cart, GetCurrentTimestamp(), avail) == AVAILABILITY_UNDECIDED)
+		return false;
+	classify(cart, avail, out);
+	Assert(out->status != RESERVE_RESERVED);
+	return true;
+}
+
+/*
  * Lock the cart's stock rows and check every line.  Fills *out with the
  * unknown SKUs or, when all are known, with the lines that do not fit;
  * avail[i] gets the free units of line i.
@@ -181,7 +223,6 @@ check_cart(const InvCart *cart, Datum skus, int64 *avail, ReserveOutcome *out)
 	bool		isnull;
 
 	nrows = inv_plan_exec(&lock_cart_stock_plan, &skus, NULL, 0);
-	out->nshort = 0;
 
 	/* both lists are in byte order of SKU: merge them */
 	for (int i = 0; i < cart->nlines; i++)
@@ -206,19 +247,7 @@ check_cart(const InvCart *cart, Datum skus, int64 *avail, ReserveOutcome *out)
 		row++;
 	}
 
-	for (int i = 0; i < cart->nlines; i++)
-		if (avail[i] < 0)
-			add_short(out, &cart->lines[i], -1);
-	if (out->nshort > 0)
-	{
-		out->status = RESERVE_UNKNOWN_SKU;
-		return;
-	}
-	for (int i = 0; i < cart->nlines; i++)
-		if (cart->lines[i].qty > avail[i])
-			add_short(out, &cart->lines[i], avail[i]);
-	if (out->nshort > 0)
-		out->status = RESERVE_INSUFFICIENT_STOCK;
+	classify(cart, avail, out);
 }
 
 /*
@@ -283,10 +312,19 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	bool		isnull;
 
+	avail = palloc(sizeof(int64) * cart->nlines);
+	out->status = RESERVE_RESERVED;
+
+	/* without a key there is nothing to replay: a refusal needs no SPI */
+	if (req->key == NULL && refused_in_snapshot(cart, avail, out))
+	{
+		stats_count(reserve_counter[out->status], 1);
+		return;
+	}
+
 	inv_spi_connect();
 	skus = cart_sku_array(cart);
 	qtys = cart_qty_array(cart);
-	avail = palloc(sizeof(int64) * cart->nlines);
 
 	if (req->key != NULL)
 	{
@@ -296,9 +334,10 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 			out->status = RESERVE_REPLAYED;
 			goto done;
 		}
+		if (refused_in_snapshot(cart, avail, out))
+			goto done;
 	}
 
-	out->status = RESERVE_RESERVED;
 	check_cart(cart, skus, avail, out);
 	now = GetCurrentTimestamp();
 	if (out->status == RESERVE_UNKNOWN_SKU)

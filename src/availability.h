@@ -1,0 +1,30 @@
+/*-------------------------------------------------------------------------
+ *
+ * availability.h
+ *	  Reading a cart's free units in the snapshot, without a lock.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef INVENTORY_AVAILABILITY_H
+#define INVENTORY_AVAILABILITY_H
+
+#include "datatype/timestamp.h"
+
+#include "cart.h"
+
+typedef enum AvailabilityVerdict
+{
+	AVAILABILITY_UNDECIDED,		/* only the row locks can tell */
+	AVAILABILITY_UNKNOWN_SKU,	/* a SKU of the cart does not exist */
+	AVAILABILITY_SHORT			/* a line does not fit, and nothing can free units */
+} AvailabilityVerdict;
+
+/*
+ * Read the cart's stock rows in the active snapshot; avail[i] gets line i's
+ * free units (on_hand - reserved), -1 for an unknown SKU.  A verdict other
+ * than UNDECIDED is a refusal that holds at the snapshot's moment.
+ */
+extern AvailabilityVerdict availability_peek(const InvCart *cart, TimestampTz now,
+											 int64 *avail);
+
+#endif							/* INVENTORY_AVAILABILITY_H */
