@@ -28,6 +28,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/relation.h"
 #include "access/relscan.h"
 #include "access/stratnum.h"
 #include "access/table.h"
@@ -45,28 +46,85 @@
 /* overdue holds looked at before the read leaves the decision to the locks */
 #define OVERDUE_PEEK_MAX 64
 
-/* A relation of the schema "inventory", opened with AccessShareLock. */
-static Relation
-open_rel(Oid nsp, const char *name, bool is_index)
+/*
+ * The relations the read opens, by OID, remembered across calls: looking
+ * six names up on every refusal would be a good part of its cost.  A
+ * remembered OID is trusted only while it still opens a relation of that
+ * name in schema "inventory" (DROP and CREATE EXTENSION make new ones).
+ */
+typedef enum PeekRel
 {
-	Oid			relid = get_relname_relid(name, nsp);
+	PEEK_STOCK,
+	PEEK_STOCK_PKEY,
+	PEEK_HOLDS,
+	PEEK_HOLDS_BY_EXPIRY,
+	PEEK_LINES,
+	PEEK_LINES_PKEY,
+	PEEK_NRELS
+} PeekRel;
+
+static const char *const peek_rel_name[PEEK_NRELS] = {
+	[PEEK_STOCK] = "stock",
+	[PEEK_STOCK_PKEY] = "stock_pkey",
+	[PEEK_HOLDS] = "reservation",
+	[PEEK_HOLDS_BY_EXPIRY] = "reservation_held_expires_at_idx",
+	[PEEK_LINES] = "reservation_line",
+	[PEEK_LINES_PKEY] = "reservation_line_pkey",
+};
+
+static Oid	peek_relid[PEEK_NRELS];
+static Oid	peek_relnsp[PEEK_NRELS];	/* "inventory" when it was looked up */
+
+static Relation
+try_open(Oid relid, bool is_index)
+{
+	Relation	rel;
 
 	if (!OidIsValid(relid))
 		return NULL;
-	return is_index ? index_open(relid, AccessShareLock) :
-		table_open(relid, AccessShareLock);
+	rel = try_relation_open(relid, AccessShareLock);
+	if (rel != NULL &&
+		(rel->rd_rel->relkind == RELKIND_INDEX) != is_index)
+	{
+		relation_close(rel, AccessShareLock);
+		return NULL;
+	}
+	return rel;
+}
+
+/*
+ * A relation of the schema "inventory", opened with AccessShareLock; NULL
+ * when there is none of that name.
+ */
+static Relation
+open_rel(PeekRel which)
+{
+	const char *name = peek_rel_name[which];
+	bool		is_index = (which == PEEK_STOCK_PKEY ||
+							which == PEEK_HOLDS_BY_EXPIRY ||
+							which == PEEK_LINES_PKEY);
+	Relation	rel = try_open(peek_relid[which], is_index);
+	Oid			nsp;
+
+	if (rel != NULL &&
+		RelationGetNamespace(rel) == peek_relnsp[which] &&
+		strcmp(RelationGetRelationName(rel), name) == 0)
+		return rel;
+	if (rel != NULL)
+		relation_close(rel, AccessShareLock);
+
+	nsp = get_namespace_oid("inventory", true);
+	peek_relid[which] = OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+	peek_relnsp[which] = nsp;
+	return try_open(peek_relid[which], is_index);
 }
 
 static void
 close_rel(Relation rel)
 {
-	if (rel == NULL)
-		return;
 	/* the lock is kept to the end of the transaction, as the executor does */
-	if (rel->rd_rel->relkind == RELKIND_INDEX)
-		index_close(rel, NoLock);
-	else
-		table_close(rel, NoLock);
+	if (rel != NULL)
+		relation_close(rel, NoLock);
 }
 
 static AttrNumber
@@ -139,58 +197,73 @@ hold_has_line(Relation lines, Relation pkey, Snapshot snap,
  * there are too many overdue holds to look at them all.
  */
 static bool
-overdue_may_cover(Oid nsp, Snapshot snap, TimestampTz now,
-				  const InvCart *cart, const bool *is_short)
+overdue_may_cover(Snapshot snap, TimestampTz now, const InvCart *cart,
+				  const bool *is_short)
 {
-	Relation	holds = open_rel(nsp, "reservation", false);
-	Relation	by_expiry = open_rel(nsp, "reservation_held_expires_at_idx", true);
-	Relation	lines = open_rel(nsp, "reservation_line", false);
-	Relation	lines_pkey = open_rel(nsp, "reservation_line_pkey", true);
+	Relation	holds = open_rel(PEEK_HOLDS);
+	Relation	by_expiry = open_rel(PEEK_HOLDS_BY_EXPIRY);
+	Relation	lines = NULL;
+	Relation	lines_pkey = NULL;
+	TupleTableSlot *hold;
+	TupleTableSlot *line = NULL;
+	AttrNumber	id_att;
+	AttrNumber	state_att;
+	ScanKeyData key;
+	IndexScanDesc scan;
+	int			seen = 0;
 	bool		may = false;
 
-	if (holds == NULL || by_expiry == NULL || lines == NULL || lines_pkey == NULL)
-		may = true;				/* not our schema: let the locking way say so */
-	else
+	if (holds == NULL || by_expiry == NULL)
 	{
-		TupleTableSlot *hold = table_slot_create(holds, NULL);
-		TupleTableSlot *line = table_slot_create(lines, NULL);
-		AttrNumber	id_att = attnum_of(holds, "id");
-		AttrNumber	state_att = attnum_of(holds, "state");
-		ScanKeyData key;
-		IndexScanDesc scan;
-		int			seen = 0;
+		/* not our schema: let the locking way say what is wrong */
+		close_rel(by_expiry);
+		close_rel(holds);
+		return true;
+	}
 
-		ScanKeyEntryInitialize(&key, 0, 1, BTLessEqualStrategyNumber, InvalidOid,
-							   InvalidOid, F_TIMESTAMPTZ_LE,
-							   TimestampTzGetDatum(now));
-		scan = index_beginscan(holds, by_expiry, snap, 1, 0);
-		index_rescan(scan, &key, 1, NULL, 0);
-		while (!may && index_getnext_slot(scan, ForwardScanDirection, hold))
+	hold = table_slot_create(holds, NULL);
+	id_att = attnum_of(holds, "id");
+	state_att = attnum_of(holds, "state");
+	ScanKeyEntryInitialize(&key, 0, 1, BTLessEqualStrategyNumber, InvalidOid,
+						   InvalidOid, F_TIMESTAMPTZ_LE, TimestampTzGetDatum(now));
+	scan = index_beginscan(holds, by_expiry, snap, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (!may && index_getnext_slot(scan, ForwardScanDirection, hold))
+	{
+		bool		isnull;
+		Datum		id;
+		char	   *state;
+
+		if (++seen > OVERDUE_PEEK_MAX)
 		{
-			bool		isnull;
-			Datum		id;
-			char	   *state;
-
-			if (++seen > OVERDUE_PEEK_MAX)
+			may = true;
+			break;
+		}
+		/* the index entry may lead to a version that is no longer held */
+		state = TextDatumGetCString(slot_getattr(hold, state_att, &isnull));
+		if (strcmp(state, "held") != 0)
+			continue;
+		if (lines == NULL)
+		{
+			lines = open_rel(PEEK_LINES);
+			lines_pkey = open_rel(PEEK_LINES_PKEY);
+			if (lines == NULL || lines_pkey == NULL)
 			{
 				may = true;
 				break;
 			}
-			/* the index entry may lead to a version that is no longer held */
-			state = TextDatumGetCString(slot_getattr(hold, state_att, &isnull));
-			if (strcmp(state, "held") != 0)
-				continue;
-			id = slot_getattr(hold, id_att, &isnull);
-			for (int i = 0; i < cart->nlines && !may; i++)
-				if (is_short[i] &&
-					hold_has_line(lines, lines_pkey, snap, line, id,
-								  cart->lines[i].sku))
-					may = true;
+			line = table_slot_create(lines, NULL);
 		}
-		index_endscan(scan);
-		ExecDropSingleTupleTableSlot(line);
-		ExecDropSingleTupleTableSlot(hold);
+		id = slot_getattr(hold, id_att, &isnull);
+		for (int i = 0; i < cart->nlines && !may; i++)
+			if (is_short[i] &&
+				hold_has_line(lines, lines_pkey, snap, line, id, cart->lines[i].sku))
+				may = true;
 	}
+	index_endscan(scan);
+	if (line != NULL)
+		ExecDropSingleTupleTableSlot(line);
+	ExecDropSingleTupleTableSlot(hold);
 	close_rel(lines_pkey);
 	close_rel(lines);
 	close_rel(by_expiry);
@@ -201,7 +274,6 @@ overdue_may_cover(Oid nsp, Snapshot snap, TimestampTz now,
 AvailabilityVerdict
 availability_peek(const InvCart *cart, TimestampTz now, int64 *avail)
 {
-	Oid			nsp = get_namespace_oid("inventory", true);
 	Snapshot	snap;
 	Relation	stock;
 	Relation	pkey;
@@ -213,10 +285,8 @@ availability_peek(const InvCart *cart, TimestampTz now, int64 *avail)
 	bool		any_short = false;
 	AvailabilityVerdict verdict;
 
-	if (!OidIsValid(nsp))
-		return AVAILABILITY_UNDECIDED;
-	stock = open_rel(nsp, "stock", false);
-	pkey = open_rel(nsp, "stock_pkey", true);
+	stock = open_rel(PEEK_STOCK);
+	pkey = open_rel(PEEK_STOCK_PKEY);
 	if (stock == NULL || pkey == NULL)
 	{
 		close_rel(pkey);
@@ -252,7 +322,7 @@ availability_peek(const InvCart *cart, TimestampTz now, int64 *avail)
 		verdict = AVAILABILITY_UNKNOWN_SKU;
 	else if (!any_short)
 		verdict = AVAILABILITY_UNDECIDED;
-	else if (overdue_may_cover(nsp, snap, now, cart, is_short))
+	else if (overdue_may_cover(snap, now, cart, is_short))
 		verdict = AVAILABILITY_UNDECIDED;
 	else
 		verdict = AVAILABILITY_SHORT;

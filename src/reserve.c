@@ -543,7 +543,9 @@ inv_try_reserve_cart(PG_FUNCTION_ARGS)
 	bool		nulls[3] = {false, false, false};
 
 	request_init(&req, fcinfo, 1, cart);
-	InitMaterializedSRF(fcinfo, 0);
+	/* in FROM the executor knows the row type: no catalog lookup per call */
+	InitMaterializedSRF(fcinfo, rsinfo->expectedDesc != NULL ?
+						MAT_SRF_USE_EXPECTED_DESC : 0);
 	reserve(&req, out);
 
 	if (out->status == RESERVE_RESERVED || out->status == RESERVE_REPLAYED)
