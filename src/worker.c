@@ -23,7 +23,12 @@
  * last one.  Writers do not NOTIFY themselves when a sweeper runs, because
  * PostgreSQL serialises the commits of every notifying transaction of the
  * cluster on one lock; many commits then cost one NOTIFY, and only the
- * first of them wakes the sweeper.
+ * first of them wakes the sweeper.  Without a sweeper a writer sends its
+ * own NOTIFY, but only as it commits: PostgreSQL refuses to PREPARE a
+ * transaction that has notified, so a NOTIFY queued when the event was
+ * written would make two-phase commit work or fail depending on whether a
+ * sweeper runs.  A prepared transaction's events get no NOTIFY at all;
+ * the relays poll for them.
  *
  * Every transaction of a sweeper first takes a share lock on the
  * extension (the lock DROP EXTENSION needs exclusively) and checks it is
@@ -101,7 +106,12 @@ char	   *inv_databases = NULL;
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
-/* this transaction wrote events and a sweeper will NOTIFY for it */
+/*
+ * The shallowest (sub)transaction nesting level that wrote outbox events
+ * and was not rolled back since; 0: none.
+ */
+static int	outbox_written_level = 0;
+/* this transaction is committing events and a sweeper will NOTIFY for it */
 static bool notify_via_sweeper = false;
 /* CREATE or ALTER EXTENSION ran in this transaction */
 static bool wake_launcher = false;
@@ -811,21 +821,70 @@ inv_sweeper_main(Datum main_arg)
 
 /* ----------------------------------------------------------------
  * signals from ordinary backends
+ *
+ * A transaction that writes outbox events only notes it; who sends its
+ * NOTIFY is decided at XACT_EVENT_PRE_COMMIT: our sweeper, when one runs,
+ * else the transaction itself (Async_Notify still works there, since
+ * PreCommit_Notify comes after the pre-commit callbacks).  Nothing is
+ * queued before, so PREPARE TRANSACTION works with or without a sweeper;
+ * the events of a prepared transaction get no NOTIFY, neither at PREPARE
+ * nor at COMMIT PREPARED, and the relays' poll finds them.
  * ----------------------------------------------------------------
  */
 
+/*
+ * Called before each event insert: a NOTIFY on inventory_outbox follows
+ * this transaction's commit, unless the subtransaction that wrote the event
+ * is rolled back.
+ */
 void
 worker_outbox_written(void)
 {
-	InvDbSlot  *slot;
+	int			level = GetCurrentTransactionNestLevel();
 
-	if (notify_via_sweeper)
+	if (outbox_written_level == 0 || level < outbox_written_level)
+		outbox_written_level = level;
+}
+
+/* Does a sweeper serve this database, to NOTIFY for us after our commit? */
+static bool
+sweeper_running(void)
+{
+	InvDbSlot  *slot = shmem_my_slot();
+	pid_t		pid;
+
+	if (slot == NULL)
+		return false;
+	LWLockAcquire(inv_shared->lock, LW_SHARED);
+	pid = slot->worker_pid;
+	LWLockRelease(inv_shared->lock);
+	return pid != 0;
+}
+
+/*
+ * A subtransaction's events pass to its parent when it commits, and go
+ * with it when it is rolled back, as its NOTIFYs would.
+ */
+static void
+worker_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+
+	/* nothing written, or written by an ancestor too */
+	if (outbox_written_level == 0 || outbox_written_level < level)
 		return;
-	slot = shmem_my_slot();
-	if (slot != NULL && slot->worker_pid != 0)
-		notify_via_sweeper = true;
-	else
-		Async_Notify(INV_OUTBOX_CHANNEL, NULL);	/* once per transaction */
+	switch (event)
+	{
+		case SUBXACT_EVENT_COMMIT_SUB:
+			outbox_written_level = level - 1;
+			break;
+		case SUBXACT_EVENT_ABORT_SUB:
+			outbox_written_level = 0;
+			break;
+		default:
+			break;
+	}
 }
 
 static void
@@ -837,22 +896,18 @@ worker_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
-			/* the sweeper may have left since the event was written */
-			if (notify_via_sweeper)
-			{
-				pid_t		pid = 0;
 
-				if ((slot = shmem_my_slot()) != NULL)
-				{
-					LWLockAcquire(inv_shared->lock, LW_SHARED);
-					pid = slot->worker_pid;
-					LWLockRelease(inv_shared->lock);
-				}
-				if (pid == 0)
-				{
+			/*
+			 * Decided now, not when the events were written: the sweeper
+			 * may have come or gone since, and a NOTIFY queued then would
+			 * have made a PREPARE TRANSACTION fail.
+			 */
+			if (outbox_written_level > 0)
+			{
+				if (sweeper_running())
+					notify_via_sweeper = true;
+				else
 					Async_Notify(INV_OUTBOX_CHANNEL, NULL);
-					notify_via_sweeper = false;
-				}
 			}
 			break;
 		case XACT_EVENT_COMMIT:
@@ -876,12 +931,15 @@ worker_xact_callback(XactEvent event, void *arg)
 				if (latch != NULL)
 					SetLatch(latch);
 			}
+			outbox_written_level = 0;
 			notify_via_sweeper = false;
 			wake_launcher = false;
 			break;
 		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PREPARE:
 		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* a prepared transaction's events get no NOTIFY, ever */
+			outbox_written_level = 0;
 			notify_via_sweeper = false;
 			wake_launcher = false;
 			break;
@@ -1044,6 +1102,7 @@ worker_init(void)
 							NULL, NULL, NULL);
 
 	RegisterXactCallback(worker_xact_callback, NULL);
+	RegisterSubXactCallback(worker_subxact_callback, NULL);
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

@@ -21,7 +21,8 @@ extern void worker_init(void);
 
 /*
  * This transaction wrote an outbox event: make sure a NOTIFY on
- * inventory_outbox follows its commit.
+ * inventory_outbox follows its commit (not a COMMIT PREPARED: the relays
+ * poll for those).
  */
 extern void worker_outbox_written(void);
 
