@@ -43,6 +43,8 @@ demo:
 	./scripts/demo.sh
 test:
 	./scripts/test.sh
-.PHONY: bench
+.PHONY: bench bench-floor
 bench:
 	./scripts/bench.sh
+bench-floor:
+	./scripts/bench_floor.sh
