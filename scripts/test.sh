@@ -87,7 +87,8 @@ run_tap() {
 	pg_regress=$(dirname "$("$PG_CONFIG" --pgxs)")/../test/regress/pg_regress
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	cp -r "$INV_ROOT/t" "$dir/"
+	# t/006 loads test/pgbench/harness.sql, as the stress suite does
+	cp -r "$INV_ROOT/t" "$INV_ROOT/test" "$dir/"
 	[ "$(id -u)" -ne 0 ] || chown -R postgres: "$dir"
 	for f in "$dir"/t/${TAP_ONLY:-}*.pl; do
 		log=$dir/$(basename "$f" .pl).out

@@ -44,8 +44,10 @@ $node->start;
 
 sub sql { return $node->safe_psql('postgres', shift); }
 
-sql(q{CREATE EXTENSION inventory;
-	  CREATE TABLE delivered (seq bigint NOT NULL);
+# the stress suite's SQL helpers: the stock replayed from the outbox
+sql(q{CREATE EXTENSION inventory;}
+	  . slurp_file(abs_path(dirname(__FILE__)) . '/../test/pgbench/harness.sql'));
+sql(q{CREATE TABLE delivered (seq bigint NOT NULL);
 	  SELECT inv_outbox_subscribe('crash-relay', 0);});
 sql(join('', map { "SELECT inv_set_stock('$_', $seed{$_}, 'crash_hot seed');" } sort keys %seed));
 ok($node->poll_query_until('postgres',
@@ -241,31 +243,10 @@ SELECT s.sku || ': reserved ' || s.reserved || ', held lines ' || coalesce(h.qty
 	is(sold('SOLDOUT') . '/' . sql(q{SELECT reserved FROM inventory.stock WHERE sku = 'SOLDOUT'}),
 		'0/0', "$round: nothing of SOLDOUT sold or held");
 	check("$round: the stock replayed from the outbox never goes negative and ends at the row", q{
-WITH change AS (
-	SELECT o.seq, l->>'sku' AS sku,
-		   CASE o.type WHEN 'reservation.committed' THEN -(l->>'qty')::bigint ELSE 0 END AS d_on_hand,
-		   CASE o.type WHEN 'reservation.held' THEN (l->>'qty')::bigint
-		   WHEN 'reservation.extended' THEN 0 ELSE -(l->>'qty')::bigint END AS d_reserved
-	  FROM inventory.outbox o
-	 CROSS JOIN LATERAL jsonb_array_elements(o.payload->'lines') l
-	 WHERE o.aggregatetype = 'reservation'
-	UNION ALL
-	SELECT o.seq, o.aggregateid, (o.payload->>'delta')::bigint, 0
-	  FROM inventory.outbox o
-	 WHERE o.aggregatetype = 'stock' AND o.type = 'stock.adjusted'),
-replay AS (
-	SELECT sku, seq, sum(d_on_hand) OVER w AS on_hand, sum(d_reserved) OVER w AS reserved
-	  FROM change WINDOW w AS (PARTITION BY sku ORDER BY seq)),
-hist AS (
-	SELECT sku, min(on_hand) AS min_on_hand, min(reserved) AS min_reserved,
-		   min(on_hand - reserved) AS min_available,
-		   (array_agg(on_hand ORDER BY seq DESC))[1] AS last_on_hand,
-		   (array_agg(reserved ORDER BY seq DESC))[1] AS last_reserved
-	  FROM replay GROUP BY sku)
 SELECT coalesce(h.sku, s.sku) || ': lowest on_hand ' || h.min_on_hand || ', lowest reserved '
        || h.min_reserved || ', lowest available ' || h.min_available || ', replay ends at '
        || h.last_on_hand || '/' || h.last_reserved || ', row is ' || s.on_hand || '/' || s.reserved
-  FROM hist h
+  FROM harness.stock_history() h
   FULL JOIN inventory.stock s ON s.sku = h.sku
  WHERE h.sku IS NULL OR s.sku IS NULL
     OR h.min_on_hand < 0 OR h.min_reserved < 0 OR h.min_available < 0
@@ -277,10 +258,9 @@ SELECT coalesce(a.sku, e.sku) || ': adjustment #' || coalesce(a.n, e.n) || ' '
        || coalesce(e.delta || '->' || e.on_hand, 'missing')
   FROM (SELECT sku, delta, on_hand, row_number() OVER (PARTITION BY sku ORDER BY id) AS n
           FROM inventory.adjustment) a
-  FULL JOIN (SELECT aggregateid AS sku, (payload->>'delta')::bigint AS delta,
-                    (payload->>'on_hand')::bigint AS on_hand,
-                    row_number() OVER (PARTITION BY aggregateid ORDER BY seq) AS n
-               FROM inventory.outbox WHERE type = 'stock.adjusted') e
+  FULL JOIN (SELECT sku, (payload->>'delta')::bigint AS delta, (payload->>'on_hand')::bigint AS on_hand,
+                    row_number() OVER (PARTITION BY sku ORDER BY seq) AS n
+               FROM harness.stock_replay() WHERE type = 'stock.adjusted') e
     ON e.sku = a.sku AND e.n = a.n
  WHERE a.sku IS NULL OR e.sku IS NULL OR a.delta <> e.delta OR a.on_hand <> e.on_hand
 });
