@@ -15,28 +15,39 @@ PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \
 REGRESS = setup stock reserve cart soldout commit_release sweep verify relay stats upgrade
 REGRESS_OPTS = --load-extension=inventory
 # isolation specs live in specs/
-ISOLATION = last_unit cart_deadlock commit_vs_release double_commit \
+ISOLATION = sweeper_off last_unit cart_deadlock commit_vs_release double_commit \
 	commit_vs_sweep set_stock_vs_reserve idempotency_race two_sweepers \
 	reclaim_vs_sweep reclaim_vs_commit release_vs_sweep extend_vs_sweep \
 	adjust_cas cart_vs_set_stock set_stock_create checkout_vs_sweep \
 	relay_late_commit relay_older_xid relay_two_relays \
 	relay_subscribe_vs_purge soldout_vs_release
 ISOLATION_OPTS = --load-extension=inventory
-# TAP tests live in t/; they start clusters of their own (the sweepers
-# need shared_preload_libraries)
-TAP_TESTS = 1
+# TAP tests live in t/ and start clusters of their own (the sweepers need
+# shared_preload_libraries); scripts/tap.sh runs them, as the postgres OS
+# user when make runs as root, since initdb refuses to run as root.
+NO_INSTALLCHECK = 1
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# The two halves of installcheck, so that scripts/test.sh runs both even
-# when the first fails.
-.PHONY: installcheck-regress installcheck-isolation
+# installcheck: the regression and isolation suites on the running server
+# (each in a database of its own, where they turn the sweeper off), then
+# the TAP suite; all three run even when one fails.
+.PHONY: installcheck installcheck-regress installcheck-isolation installcheck-tap
+installcheck:
+	@status=0; \
+	$(MAKE) --no-print-directory installcheck-regress || status=1; \
+	$(MAKE) --no-print-directory installcheck-isolation || status=1; \
+	$(MAKE) --no-print-directory installcheck-tap || status=1; \
+	if [ $$status -ne 0 ]; then echo "make installcheck: some suites failed (see above)"; fi; \
+	exit $$status
 installcheck-regress:
 	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
 installcheck-isolation:
 	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION)
+installcheck-tap:
+	PG_CONFIG=$(PG_CONFIG) ./scripts/tap.sh
 
 .PHONY: demo test
 demo:

@@ -64,7 +64,8 @@ inv_stop() {
 }
 
 # Start a fresh cluster; each argument is one more postgresql.conf line
-# ("name = value").
+# ("name = value").  The library is preloaded unless INV_PRELOAD is set
+# empty.
 inv_start() {
 	inv_stop
 	rm -rf "$INV_TMP"
@@ -94,7 +95,7 @@ inv_start() {
 		echo "listen_addresses = ''"
 		echo "unix_socket_directories = '$INV_SOCK'"
 		echo "port = $INV_PORT"
-		echo "shared_preload_libraries = 'inventory'"
+		[ -z "${INV_PRELOAD-inventory}" ] || echo "shared_preload_libraries = '${INV_PRELOAD-inventory}'"
 		echo "max_connections = 300"
 		echo "max_prepared_transactions = 10"
 		echo "logging_collector = off"

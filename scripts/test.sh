@@ -4,18 +4,19 @@
 #
 #   pg_regress   sql/*.sql vs expected/*.out      one test per file
 #   isolation    specs/*.spec vs expected/*.out   one test per spec
+#   nopreload    both again, on a cluster without shared_preload_libraries
 #   pgTAP        test/*.sql                       one test per assertion
 #   TAP          t/*.pl (clusters of their own)   one test per assertion
 #   dump         scripts/dump_restore.sh          one test per check
 #   stress       scripts/stress.sh                one test per invariant
 #   demo         scripts/demo.sh (make demo)      one test
 #
-# SUITES="regress isolation pgtap tap dump stress demo" picks suites (default:
+# SUITES="regress isolation nopreload pgtap tap dump stress demo" picks suites (default:
 # all); TAP_ONLY=002 runs the TAP files whose names start so.
 
 source "$(dirname "$0")/lib.sh"
 
-SUITES=${SUITES:-"regress isolation pgtap tap dump stress demo"}
+SUITES=${SUITES:-"regress isolation nopreload pgtap tap dump stress demo"}
 passed=0
 failed=0
 failures=()
@@ -46,6 +47,35 @@ run_pgxs_suite() {
 run_regress() { run_pgxs_suite installcheck-regress regress "$INV_ROOT"; }
 run_isolation() { run_pgxs_suite installcheck-isolation isolation "$INV_ROOT/output_iso"; }
 
+# The regression and isolation suites again, on a second cluster without
+# shared_preload_libraries: README's other way to install.  Their outputs
+# go to tmp/, so they never mix with the main run's.
+run_nopreload() {
+	local dir=$INV_TMP/nopreload kind
+	inv_log "without shared_preload_libraries"
+	mkdir -p "$dir"
+	[ "$(id -u)" -ne 0 ] || chown postgres: "$dir"
+	(
+		INV_TMP=$dir/cluster INV_PORT=$((INV_PORT + 2)) INV_PRELOAD='' inv_start "fsync = off" >/dev/null 2>&1 ||
+			{ echo "nopreload: the cluster did not start"; exit 0; }
+		trap inv_stop EXIT
+		make -C "$INV_ROOT" -s installcheck-regress \
+			REGRESS_OPTS="--load-extension=inventory --outputdir=$dir/regress" >"$dir/regress.log" 2>&1 || true
+		make -C "$INV_ROOT" -s installcheck-isolation \
+			ISOLATION_OPTS="--load-extension=inventory --outputdir=$dir/isolation" >"$dir/isolation.log" 2>&1 || true
+	)
+	for kind in regress isolation; do
+		if [ ! -e "$dir/$kind.log" ]; then
+			fail "nopreload $kind (did not run)"
+			continue
+		fi
+		cat "$dir/$kind.log"
+		count_regress "$dir/$kind.log" "nopreload $kind"
+		if [ -s "$dir/$kind/regression.diffs" ]; then head -200 "$dir/$kind/regression.diffs"; fi
+		grep -qE '\.\.\. ' "$dir/$kind.log" || fail "nopreload $kind (no test ran)"
+	done
+}
+
 # pgTAP: each file runs in a fresh database; every "ok"/"not ok" counts,
 # and a file whose plan does not match what ran fails as a whole.
 run_pgtap() {
@@ -75,40 +105,31 @@ run_pgtap() {
 	done
 }
 
-# TAP: each t/*.pl starts clusters of its own (PostgreSQL::Test::Cluster),
-# with the sweepers preloaded.  prove runs as the server's OS user, from a
-# copy of t/ in the cluster folder, which that user can reach; every
+# TAP: scripts/tap.sh runs each t/*.pl (clusters of their own, with the
+# sweepers preloaded; as the postgres OS user when we are root); every
 # "ok"/"not ok" counts, and a file that dies or misses its plan fails.
 run_tap() {
-	local dir=$INV_TMP/tap perl_lib pg_regress f log out ok notok rc
+	local dir=$INV_TMP/tap f name out ok notok rc
 	inv_log "TAP"
-	perl_lib=$(dirname "$("$PG_CONFIG" --pgxs)")/../test/perl
-	# Cluster->init runs pg_regress --config-auth
-	pg_regress=$(dirname "$("$PG_CONFIG" --pgxs)")/../test/regress/pg_regress
 	rm -rf "$dir"
-	mkdir -p "$dir"
-	# t/006 loads test/pgbench/harness.sql, as the stress suite does
-	cp -r "$INV_ROOT/t" "$INV_ROOT/test" "$dir/"
-	[ "$(id -u)" -ne 0 ] || chown -R postgres: "$dir"
-	for f in "$dir"/t/${TAP_ONLY:-}*.pl; do
-		log=$dir/$(basename "$f" .pl).out
-		rc=0
-		(cd "$dir" && as_server env PATH="$PG_BINDIR:$PATH" TESTDIR="$dir" \
-			PG_REGRESS="$pg_regress" prove -v -I "$perl_lib" "t/$(basename "$f")") >"$log" 2>&1 || rc=$?
-		out=$(cat "$log")
-		echo "# $(basename "$f")"
-		grep -E '^(not )?ok |^#|^Result' <<<"$out" || true
+	TAP_DIR=$dir PG_CONFIG=$PG_CONFIG "$INV_ROOT/scripts/tap.sh" >"$INV_TMP/tap.log" 2>&1 || true
+	grep -E '^(not )?ok |^#|^Result' "$INV_TMP/tap.log" || true
+	for f in "$dir"/*.rc; do
+		[ -e "$f" ] || { fail "tap (no test ran)"; cat "$INV_TMP/tap.log"; return; }
+		name=$(basename "$f" .rc)
+		out=$(cat "$dir/$name.out")
+		rc=$(cat "$f")
 		ok=$(grep -cE '^ok [0-9]' <<<"$out" || true)
 		notok=$(grep -cE '^not ok [0-9]' <<<"$out" || true)
 		passed=$((passed + ok))
 		failed=$((failed + notok))
-		[ "$notok" -eq 0 ] || failures+=("tap $(basename "$f"): $notok not ok")
+		[ "$notok" -eq 0 ] || failures+=("tap $name.pl: $notok not ok")
 		if [ "$rc" -ne 0 ] && [ "$notok" -eq 0 ]; then
-			fail "tap $(basename "$f"): died (exit $rc)"
+			fail "tap $name.pl: died (exit $rc)"
 		fi
 		if [ "$rc" -ne 0 ]; then
-			tail -30 "$dir"/tmp_check/log/regress_log_"$(basename "$f" .pl)" 2>/dev/null || true
-			tail -30 "$dir"/tmp_check/log/"$(basename "$f" .pl)"_*.log 2>/dev/null || true
+			tail -30 "$dir"/tmp_check/log/regress_log_"$name" 2>/dev/null || true
+			tail -30 "$dir"/tmp_check/log/"$name"_*.log 2>/dev/null || true
 		fi
 	done
 }
@@ -159,9 +180,11 @@ setup_failed() { fail "set-up: $1"; summary; exit 1; }
 inv_packages postgresql-15-cron || setup_failed "installing packages"
 inv_build || setup_failed "building the extension"
 # durability is not under test here: fsync off keeps the suite fast.  The
-# sweepers stay off so that the suites decide when holds expire; the TAP
-# tests and the stress suite run them.
-inv_start "fsync = off" "inventory.sweep_interval = 0" || setup_failed "starting the cluster"
+# cluster is set up as README tells a DBA to (the library preloaded, the
+# sweepers on), so the regression and isolation suites run as make
+# installcheck does on such a server: they turn the sweeper off in their
+# own databases, to decide when holds expire.
+inv_start "fsync = off" || setup_failed "starting the cluster"
 trap inv_stop EXIT
 rm -rf "$INV_ROOT/results" "$INV_ROOT/output_iso" "$INV_ROOT/regression.diffs" "$INV_ROOT/regression.out"
 

@@ -1,9 +1,16 @@
 --
 -- stats: the inventory.stats view.  Its counters live in shared memory
--- (the test cluster preloads the library, with the sweepers off), count
--- per database, and start from zero at inv_stats_reset().
+-- when the library is preloaded (this database has no sweeper: setup
+-- turned it off), count per database, and start from zero at
+-- inv_stats_reset().  Without shared_preload_libraries they are NULL:
+-- expected/stats_1.out.
 -- SKUs: STA-*
 --
+
+-- the setting that sizes the shared memory, which exists only when the
+-- library is preloaded (expected/stats_1.out: it is not)
+SELECT name, context, min_val, max_val, boot_val
+  FROM pg_settings WHERE name = 'inventory.max_databases';
 
 SELECT inv_stats_reset() IS NOT NULL AS reset;
 SELECT reserves, replays, refused_insufficient_stock, refused_unknown_sku,

@@ -31,7 +31,10 @@ SELECT sku, on_hand, reserved, available FROM inventory.stock_levels WHERE sku =
 SELECT * FROM inv_verify();
 SELECT inv_outbox_subscribe('upgrade-relay', 0);
 SELECT type FROM inv_outbox_next('upgrade-relay') ORDER BY seq;
-SELECT reserves >= 1 AS counted FROM inventory.stats;
+-- (the counters are NULL when the library is not preloaded)
+SELECT coalesce(reserves >= 1,
+                current_setting('shared_preload_libraries') NOT LIKE '%inventory%') AS counted
+  FROM inventory.stats;
 
 -- back to a fresh install for whatever runs after
 DROP EXTENSION inventory CASCADE;

@@ -38,6 +38,8 @@ typedef struct InvDbSlot
 	Latch	   *worker_latch;
 	bool		extension_absent;	/* the sweeper found no extension, left */
 	bool		wake_requested; /* CREATE EXTENSION ran here since */
+	bool		sweeper_off;	/* the sweeper found inventory.sweeper off, left */
+	bool		restart_requested;	/* inventory.sweeper changed here since */
 	TimestampTz hold_off_until; /* no sweeper before then (DROP DATABASE) */
 
 	/* set by a committing writer, cleared by the sweeper that NOTIFYs */

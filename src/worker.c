@@ -103,6 +103,7 @@ int			inv_sweep_interval = 1000;
 int			inv_sweep_batch = 1000;
 int			inv_retention = 7 * 24 * 3600;
 char	   *inv_databases = NULL;
+bool		inv_sweeper = true;
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
@@ -115,6 +116,8 @@ static int	outbox_written_level = 0;
 static bool notify_via_sweeper = false;
 /* CREATE or ALTER EXTENSION ran in this transaction */
 static bool wake_launcher = false;
+/* databases whose inventory.sweeper this transaction set or reset */
+static List *sweeper_setting_changed = NIL;
 
 /* ----------------------------------------------------------------
  * common
@@ -397,11 +400,14 @@ launcher_pass(void)
 		{
 			slot->wake_requested = false;
 			slot->extension_absent = false;
+			slot->sweeper_off = false;
 			entry->retry_at = 0;
 		}
 		start = slot->worker_pid == 0 && !slot->extension_absent &&
+			!slot->sweeper_off &&
 			now >= slot->hold_off_until && now >= entry->retry_at;
-		if (!start && slot->worker_pid == 0 && !slot->extension_absent)
+		if (!start && slot->worker_pid == 0 && !slot->extension_absent &&
+			!slot->sweeper_off)
 			wait = Min(wait, ms_until(now, Max(slot->hold_off_until, entry->retry_at)));
 		LWLockRelease(inv_shared->lock);
 
@@ -448,6 +454,11 @@ inv_launcher_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			/* inventory.sweeper may be on again: let the sweepers decide */
+			LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+			for (int i = 0; i < inv_shared->nslots; i++)
+				inv_shared->slots[i].sweeper_off = false;
+			LWLockRelease(inv_shared->lock);
 		}
 
 		old = MemoryContextSwitchTo(pass_context);
@@ -665,6 +676,46 @@ sweeper_leave(int elevel, const char *dbname, const char *why)
 	proc_exit(0);
 }
 
+/*
+ * The sweeper runs as the bootstrap superuser, so nothing it runs may
+ * depend on a setting that the database's owner (ALTER DATABASE ... SET)
+ * or any user controls.  As autovacuum does, override:
+ *
+ * - search_path: with the database's path, or the default one whose
+ *   "$user" is the bootstrap superuser's name, a schema the owner made
+ *   could shadow an operator or an aggregate that the sweep uses, and
+ *   the sweeper would run the owner's code as a superuser.  An empty path
+ *   resolves every unqualified name in pg_catalog; our tables are named
+ *   with their schema.
+ * - the timeouts, read-only transactions and the isolation level: any of
+ *   them could make every sweep fail, and stop holds from expiring.
+ */
+static void
+sweeper_settings(void)
+{
+	static const char *const settings[][2] = {
+		{"search_path", ""},
+		{"statement_timeout", "0"},
+		{"lock_timeout", "0"},
+		{"idle_in_transaction_session_timeout", "0"},
+		{"default_transaction_read_only", "off"},
+		{"default_transaction_isolation", "read committed"},
+	};
+
+	for (int i = 0; i < lengthof(settings); i++)
+		SetConfigOption(settings[i][0], settings[i][1], PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+/* inventory.sweeper is off here: leave, and keep the launcher away */
+static void
+sweeper_off(const char *dbname)
+{
+	LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+	sweeper_slot->sweeper_off = true;
+	LWLockRelease(inv_shared->lock);
+	sweeper_leave(LOG, dbname, "inventory.sweeper is off for this database");
+}
+
 void
 inv_sweeper_main(Datum main_arg)
 {
@@ -685,9 +736,7 @@ inv_sweeper_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("inventory sweeper");
-	/* whatever the server's default: the sweep and the purge need it */
-	SetConfigOption("default_transaction_isolation", "read committed",
-					PGC_SUSET, PGC_S_OVERRIDE);
+	sweeper_settings();
 
 	/*
 	 * One sweeper per database: a second one (after a launcher restart)
@@ -705,6 +754,7 @@ inv_sweeper_main(Datum main_arg)
 	}
 	sweeper_slot->worker_pid = MyProcPid;
 	sweeper_slot->worker_latch = MyLatch;
+	sweeper_slot->restart_requested = false;
 	LWLockRelease(inv_shared->lock);
 	before_shmem_exit(sweeper_detach, (Datum) 0);
 
@@ -712,18 +762,39 @@ inv_sweeper_main(Datum main_arg)
 	dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(dboid));
 	CommitTransactionCommand();
 
+	/* ALTER DATABASE ... SET inventory.sweeper = off reached us as we connected */
+	if (!inv_sweeper)
+		sweeper_off(dbname);
+
 	cycle_context = AllocSetContextCreate(TopMemoryContext, "inventory sweeper",
 										  ALLOCSET_DEFAULT_SIZES);
 	for (;;)
 	{
 		TimestampTz now;
 		long		wait;
+		bool		restart;
 
 		CHECK_FOR_INTERRUPTS();
+		LWLockAcquire(inv_shared->lock, LW_SHARED);
+		restart = sweeper_slot->restart_requested;
+		LWLockRelease(inv_shared->lock);
+		if (restart)
+		{
+			/*
+			 * A database's settings reach a session only as it connects:
+			 * leave, and have the launcher start a sweeper afresh.
+			 */
+			LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+			sweeper_slot->wake_requested = true;
+			LWLockRelease(inv_shared->lock);
+			sweeper_leave(DEBUG1, dbname, "inventory.sweeper was changed for this database");
+		}
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			if (!inv_sweeper)
+				sweeper_off(dbname);
 			if (inv_sweep_interval == 0)
 				sweeper_leave(LOG, dbname, "inventory.sweep_interval is 0");
 			if (!database_wanted(dbname))
@@ -887,6 +958,44 @@ worker_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
+/*
+ * After ALTER DATABASE ... SET or RESET inventory.sweeper committed: each
+ * of those databases gets a new sweeper, which reads the setting as it
+ * connects (and leaves if it is off).
+ */
+static void
+restart_sweepers(List *dboids)
+{
+	ListCell   *lc;
+	Latch	   *latch;
+
+	if (inv_shared == NULL)
+		return;
+	foreach(lc, dboids)
+	{
+		InvDbSlot  *slot = shmem_db_slot(lfirst_oid(lc), true);
+
+		if (slot == NULL)
+			continue;
+		LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+		slot->wake_requested = true;
+		latch = NULL;
+		if (slot->worker_pid != 0)
+		{
+			slot->restart_requested = true;
+			latch = slot->worker_latch;
+		}
+		LWLockRelease(inv_shared->lock);
+		if (latch != NULL)
+			SetLatch(latch);
+	}
+	LWLockAcquire(inv_shared->lock, LW_SHARED);
+	latch = inv_shared->launcher_latch;
+	LWLockRelease(inv_shared->lock);
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
 static void
 worker_xact_callback(XactEvent event, void *arg)
 {
@@ -931,9 +1040,12 @@ worker_xact_callback(XactEvent event, void *arg)
 				if (latch != NULL)
 					SetLatch(latch);
 			}
+			if (sweeper_setting_changed != NIL)
+				restart_sweepers(sweeper_setting_changed);
 			outbox_written_level = 0;
 			notify_via_sweeper = false;
 			wake_launcher = false;
+			sweeper_setting_changed = NIL;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
@@ -942,6 +1054,7 @@ worker_xact_callback(XactEvent event, void *arg)
 			outbox_written_level = 0;
 			notify_via_sweeper = false;
 			wake_launcher = false;
+			sweeper_setting_changed = NIL;
 			break;
 		default:
 			break;
@@ -1038,6 +1151,24 @@ worker_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	if ((dbname = releasable(dbname, context)) != NULL)
 		release_database(dbname);
 
+	/* the database's sweeper reads inventory.sweeper as it connects */
+	if (IsA(stmt, AlterDatabaseSetStmt))
+	{
+		AlterDatabaseSetStmt *alter = (AlterDatabaseSetStmt *) stmt;
+		VariableSetStmt *set = alter->setstmt;
+		Oid			dboid = get_database_oid(alter->dbname, true);
+
+		if (OidIsValid(dboid) &&
+			(set->kind == VAR_RESET_ALL ||
+			 (set->name != NULL && pg_strcasecmp(set->name, "inventory.sweeper") == 0)))
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+			sweeper_setting_changed = lappend_oid(sweeper_setting_changed, dboid);
+			MemoryContextSwitchTo(old);
+		}
+	}
+
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 							params, queryEnv, dest, qc);
@@ -1083,6 +1214,20 @@ worker_init(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	/*
+	 * PGC_SUSET, not PGC_SIGHUP, only so that a superuser can turn it off
+	 * for one database with ALTER DATABASE ... SET; a sweeper reads it as
+	 * it connects and at a reload.  Set in a session it means nothing.
+	 */
+	DefineCustomBoolVariable("inventory.sweeper",
+							 "Whether a sweeper serves the database; set it per database with ALTER DATABASE.",
+							 "Off: holds expire only when inv_sweep() runs or a reserve needs their units.",
+							 &inv_sweeper,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
 	DefineCustomStringVariable("inventory.databases",
 							   "Databases the sweepers serve (comma-separated); empty: every database with the extension.",
 							   NULL,
@@ -1092,6 +1237,17 @@ worker_init(void)
 							   GUC_LIST_INPUT,
 							   check_databases, NULL, NULL);
 
+	RegisterXactCallback(worker_xact_callback, NULL);
+	RegisterSubXactCallback(worker_subxact_callback, NULL);
+
+	/*
+	 * Loaded on first use, the library has no shared memory and no
+	 * workers.  It must not define a PGC_POSTMASTER setting then either:
+	 * PostgreSQL ends the session (FATAL) for that after startup.
+	 */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
 	DefineCustomIntVariable("inventory.max_databases",
 							"Most databases the launcher and the counters keep track of (every database that accepts connections counts).",
 							NULL,
@@ -1100,12 +1256,6 @@ worker_init(void)
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);
-
-	RegisterXactCallback(worker_xact_callback, NULL);
-	RegisterSubXactCallback(worker_subxact_callback, NULL);
-
-	if (!process_shared_preload_libraries_in_progress)
-		return;
 
 	shmem_init();
 

@@ -15,6 +15,7 @@ extern int	inv_sweep_interval;	/* ms; 0: no sweeper */
 extern int	inv_sweep_batch;
 extern int	inv_retention;		/* s; 0: keep everything */
 extern char *inv_databases;
+extern bool inv_sweeper;		/* the server's; ALTER DATABASE may override */
 
 /* GUCs, hooks and (when preloaded) the launcher; called from _PG_init */
 extern void worker_init(void);
