@@ -4,8 +4,10 @@
  *	  Refusing a reserve without a lock: the sold-out path.
  *
  * Before a reserve locks its stock rows (reserve.c) it reads them, and the
- * overdue holds that could make up a shortfall, in its snapshot, straight
- * from the indexes: no SPI, no planner, no xid.  When that read proves the
+ * overdue holds that could make up a shortfall, straight from the indexes,
+ * in a snapshot taken for it: no SPI, no planner, no xid.
+ * Under REPEATABLE READ and SERIALIZABLE, whose snapshot is older than the
+ * call, the read is skipped and the locks decide.  When that read proves the
  * request cannot be served -- a SKU is unknown, or a line is short and no
  * overdue hold has a line of that SKU for a reclaim to free -- the reserve
  * is refused right there: no row lock, no xid, no WAL.  A refusal read in
@@ -33,6 +35,7 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "executor/tuptable.h"
 #include "utils/builtins.h"
@@ -285,6 +288,15 @@ availability_peek(const InvCart *cart, TimestampTz now, int64 *avail)
 	bool		any_short = false;
 	AvailabilityVerdict verdict;
 
+	/*
+	 * Under REPEATABLE READ or SERIALIZABLE the only snapshot is the
+	 * transaction's first one, which may be older than units freed since:
+	 * leave the decision to the locks, which see the row as it is now (and
+	 * raise a serialization failure if it changed since that snapshot).
+	 */
+	if (IsolationUsesXactSnapshot())
+		return AVAILABILITY_UNDECIDED;
+
 	stock = open_rel(PEEK_STOCK);
 	pkey = open_rel(PEEK_STOCK_PKEY);
 	if (stock == NULL || pkey == NULL)
@@ -295,10 +307,13 @@ availability_peek(const InvCart *cart, TimestampTz now, int64 *avail)
 	}
 
 	/*
-	 * The statement's snapshot: it sees what committed before the call
-	 * began, and this transaction's earlier changes.
+	 * A snapshot taken now, not the statement's: that one was taken before
+	 * the call, maybe long before (a statement that releases a hold and
+	 * then reserves, or a slow query around the call), and would refuse
+	 * units freed since.  It sees what committed before this moment, and
+	 * this transaction's earlier changes.
 	 */
-	snap = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
+	snap = RegisterSnapshot(GetLatestSnapshot());
 	slot = table_slot_create(stock, NULL);
 	on_hand_att = attnum_of(stock, "on_hand");
 	reserved_att = attnum_of(stock, "reserved");
@@ -326,6 +341,7 @@ availability_peek(const InvCart *cart, TimestampTz now, int64 *avail)
 		verdict = AVAILABILITY_UNDECIDED;
 	else
 		verdict = AVAILABILITY_SHORT;
+	UnregisterSnapshot(snap);
 	pfree(is_short);
 	return verdict;
 }

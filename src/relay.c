@@ -35,7 +35,7 @@
  * ended_before() checks it anyway.)
  *
  * The state is the one row of inventory.outbox_horizon.  Its updates are
- * serialized by a transaction-level advisory lock, not by a row lock: a
+ * serialized by a transaction-level lock (locks.h), not by a row lock: a
  * row lock would give us an xid before we read B, and that xid, older
  * than B, would keep H from moving.  A call that finds the lock taken does
  * not wait: another relay is moving H, and the H last committed is safe
@@ -71,20 +71,13 @@
 
 #include "errors.h"
 #include "inventory.h"
+#include "locks.h"
 #include "spi_plans.h"
 
 PG_FUNCTION_INFO_V1(inv_outbox_subscribe);
 PG_FUNCTION_INFO_V1(inv_outbox_unsubscribe);
 PG_FUNCTION_INFO_V1(inv_outbox_next);
 PG_FUNCTION_INFO_V1(inv_outbox_ack);
-
-/*
- * The advisory lock that serializes horizon updates: the bigint form, so
- * that it shows in pg_locks with classid 0x4956 ("IV") and objid 1, and can
- * never be the same lock as an idempotency key's (reserve.c), which uses
- * the two-integer form.
- */
-#define INV_HORIZON_LOCK_KEY	((int64) 0x4956 << 32 | 1)
 
 /* most events one inv_outbox_next call returns */
 #define RELAY_MAX_EVENTS 10000
@@ -274,8 +267,7 @@ advance_horizon(void)
 	FullTransactionId xmin;
 
 	/* no xid is assigned to us by this */
-	if (!DatumGetBool(DirectFunctionCall1(pg_try_advisory_xact_lock_int8,
-										  Int64GetDatum(INV_HORIZON_LOCK_KEY))))
+	if (!inv_try_lock_horizon())
 	{
 		read_horizon(&old);
 		return old.safe_seq;

@@ -9,8 +9,8 @@
  *	   lock, xid or WAL (availability.c); a call with an idempotency key
  *	   looks for its replay first;
  *	1. calls with the same idempotency key are serialized by a
- *	   transaction-level advisory lock on the key, taken before any row
- *	   lock; a key seen before returns the same hold (replay), or IV006 when
+ *	   transaction-level lock on the key, in the extension's own lock
+ *	   space (locks.h), taken before any row lock; a key seen before returns the same hold (replay), or IV006 when
  *	   the request differs (other lines or owner);
  *	2. the cart's stock rows are locked in SKU order, all of them, before
  *	   anything is decided, so two carts never deadlock; the clock is read
@@ -27,7 +27,6 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -41,6 +40,7 @@
 #include "errors.h"
 #include "holds.h"
 #include "inventory.h"
+#include "locks.h"
 #include "outbox.h"
 #include "shmem.h"
 #include "spi_plans.h"
@@ -89,8 +89,6 @@ typedef struct ReserveRequest
 	text	   *owner;
 } ReserveRequest;
 
-/* classid of the advisory locks on idempotency keys ("IV" in ASCII) */
-#define INV_IDEMPOTENCY_LOCK_CLASS 0x4956
 
 static InvPlan find_key_plan = {
 	"SELECT r.id,"
@@ -253,17 +251,13 @@ check_cart(const InvCart *cart, Datum skus, int64 *avail, ReserveOutcome *out)
 /*
  * Serialize the calls that carry this idempotency key until the end of the
  * transaction, so that a retry racing its original waits for it and then
- * sees its hold.  Two keys with the same hash merely queue.
+ * sees its hold.  The lock is in the extension's own space (locks.h): an
+ * application's advisory locks never meet it.
  */
 static void
 lock_key(text *key)
 {
-	uint32		hash = hash_bytes((unsigned char *) VARDATA_ANY(key),
-								  VARSIZE_ANY_EXHDR(key));
-
-	DirectFunctionCall2(pg_advisory_xact_lock_int4,
-						Int32GetDatum(INV_IDEMPOTENCY_LOCK_CLASS),
-						Int32GetDatum((int32) hash));
+	inv_lock_idempotency_key(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
 }
 
 /*
@@ -363,7 +357,7 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 	if (inv_plan_exec(&insert_hold_plan, values, nulls, 0) == 0)
 	{
 		/*
-		 * The key was taken by someone who did not hold our advisory lock
+		 * The key was taken by someone who did not hold our key lock
 		 * (a row written by hand, or since purged): ask for a retry.
 		 */
 		if (!find_key(req, skus, qtys, &out->id))

@@ -1,0 +1,31 @@
+/*-------------------------------------------------------------------------
+ *
+ * locks.h
+ *	  The extension's own heavyweight locks, outside the applications'.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef INVENTORY_LOCKS_H
+#define INVENTORY_LOCKS_H
+
+/*
+ * Advisory locktags whose fourth field is one of these.  The SQL advisory
+ * lock functions only ever use 1 (a bigint key) or 2 (two integers), so no
+ * pg_advisory_lock() of an application can take, or wait for, one of ours,
+ * whatever keys it uses.  In pg_locks: locktype advisory, objsubid 18774
+ * ("IV") or 18775.
+ */
+#define INV_LOCKSPACE_IDEMPOTENCY	0x4956
+#define INV_LOCKSPACE_HORIZON		0x4957
+
+/*
+ * Serialize, until the end of the (sub)transaction, the calls that carry
+ * this idempotency key.  The key's 64-bit hash names the lock: two keys
+ * that share it merely queue.
+ */
+extern void inv_lock_idempotency_key(const char *key, int len);
+
+/* Take the relay horizon's lock for this transaction if it is free. */
+extern bool inv_try_lock_horizon(void);
+
+#endif							/* INVENTORY_LOCKS_H */
