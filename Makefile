@@ -54,8 +54,10 @@ demo:
 	./scripts/demo.sh
 test:
 	./scripts/test.sh
-.PHONY: bench bench-floor
+.PHONY: bench bench-floor budget
 bench:
 	./scripts/bench.sh
 bench-floor:
 	./scripts/bench_floor.sh
+budget:
+	./scripts/budget.sh

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# make budget: what one checkout costs, counted, not timed: statements run
+# (top level and inside the functions, by pg_stat_statements with
+# track = all), WAL records, full-page images and WAL bytes (pg_stat_wal),
+# per reserve and per commit, for the extension and for the guarded UPDATE
+# of make bench.  These numbers do not drift with the machine's load.
+#
+# One client, N checkouts over 1,000 SKUs (N=2000 by default), each step a
+# transaction of its own, as in make bench; the tables are warmed and a
+# checkpoint taken first, so that full-page images are counted apart.
+# VERBOSE=1 also writes each step's statements, with their calls per
+# checkout, next to its script (tmp-budget/*.statements).
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+export INV_TMP=${INV_TMP:-$root/tmp-budget}
+INV_PORT=${INV_PORT:-54360}
+source "$root/scripts/lib.sh"
+N=${N:-2000}
+B=$INV_ROOT/bench
+
+inv_packages
+[ "${NO_BUILD:-0}" = 1 ] || inv_build
+INV_PRELOAD='inventory,pg_stat_statements' inv_start \
+	"pg_stat_statements.track = all" "pg_stat_statements.max = 1000" \
+	"inventory.sweep_interval = 0" "autovacuum = off" >/dev/null
+trap inv_stop EXIT
+inv_psql -d postgres -c "CREATE DATABASE budget"
+inv_psql -d budget -c "CREATE EXTENSION inventory" -c "CREATE EXTENSION pg_stat_statements" \
+	-f "$B/schema.sql" >/dev/null
+inv_psql -d budget -c "SELECT bench.reset('inventory', 0, 999, 1000000000)" \
+	-c "INSERT INTO bench.stock (sku, on_hand) SELECT sku, on_hand FROM bench.seed" >/dev/null
+
+# reserve only: the extension's and the guarded UPDATE's first step
+cat >"$INV_TMP/inventory.reserve.sql" <<'SQL'
+\set n random(:lo, :hi)
+SELECT inv_reserve(:n::text, 1);
+SQL
+sed -n '/^\\set n/,/\\gset/p' "$B/guarded_update.sql" >"$INV_TMP/guarded_update.reserve.sql"
+
+# run SCRIPT: prints "statements wal_records wal_fpi wal_bytes" per run of it
+measure() {
+	local script=$1
+	# warm every page the script touches, then checkpoint
+	"$PG_BINDIR/pgbench" -n -M prepared -c 1 -t "$N" -D lo=0 -D hi=999 -f "$script" budget >/dev/null
+	inv_psql -d budget -Atc "CHECKPOINT" -c "SELECT pg_stat_statements_reset()" \
+		-c "SELECT pg_stat_reset_shared('wal')" >/dev/null
+	"$PG_BINDIR/pgbench" -n -M prepared -c 1 -t "$N" -D lo=0 -D hi=999 -f "$script" budget >/dev/null
+	sleep 1.2	# backends report WAL counters when idle, at most once a second
+	if [ "${VERBOSE:-0}" = 1 ]; then
+		inv_psql -d budget -Atc "
+			SELECT round(calls / $N.0, 2) || '  ' || left(regexp_replace(query, '\s+', ' ', 'g'), 160)
+			  FROM pg_stat_statements WHERE query !~* 'pg_stat|CHECKPOINT'
+			 ORDER BY calls DESC, query" >"$INV_TMP/$(basename "$script" .sql).statements"
+	fi
+	inv_psql -d budget -Atc "
+		SELECT round((SELECT sum(calls) FROM pg_stat_statements
+		               WHERE query !~* 'pg_stat|CHECKPOINT') / $N.0, 1),
+		       round(wal_records / $N.0, 1), round(wal_fpi / $N.0, 2),
+		       round(wal_bytes / $N.0)
+		  FROM pg_stat_wal"
+}
+
+printf '%-34s %10s %10s %8s %10s\n' "" statements "WAL recs" FPI "WAL bytes"
+for c in inventory guarded_update; do
+	for step in reserve checkout; do
+		if [ "$step" = reserve ]; then s=$INV_TMP/$c.reserve.sql; else s=$B/$c.sql; fi
+		read -r st rec fpi bytes < <(measure "$s" | tr '|' ' ')
+		printf '%-34s %10s %10s %8s %10s\n' "$c $step" "$st" "$rec" "$fpi" "$bytes"
+	done
+done
+inv_psql -d budget -Atc "SELECT count(*) FROM inv_verify()" | grep -qx 0 || echo "inv_verify() is not clean" >&2
