@@ -36,6 +36,30 @@ SELECT coalesce(reserves >= 1,
                 current_setting('shared_preload_libraries') NOT LIKE '%inventory%') AS counted
   FROM inventory.stats;
 
+-- 0.2.0 -> 0.3.0 with live data: a hold in force with a key, one without,
+-- and events the relay has not acknowledged yet
+SELECT inv_outbox_ack('upgrade-relay', max(seq)) > 0 AS acked FROM inventory.outbox;
+SELECT inv_reserve('UPG-A', 1, ttl => '10 minutes', idempotency_key => 'upg-key') IS NOT NULL AS keyed;
+SELECT inv_reserve('UPG-A', 1, ttl => '10 minutes') IS NOT NULL AS unkeyed;
+SELECT count(*) AS unacked_before FROM inventory.outbox
+ WHERE seq > (SELECT acked_seq FROM inventory.outbox_consumer WHERE consumer = 'upgrade-relay');
+
+ALTER EXTENSION inventory UPDATE TO '0.3.0';
+SELECT extversion FROM pg_extension WHERE extname = 'inventory';
+
+-- the data is intact and every path works on it
+SELECT sku, on_hand, reserved, available FROM inventory.stock_levels WHERE sku = 'UPG-A';
+SELECT * FROM inv_verify();
+SELECT type FROM inv_outbox_next('upgrade-relay') ORDER BY seq;
+SELECT inv_commit(id) AS committed FROM inventory.reservation WHERE idempotency_key = 'upg-key';
+SELECT inv_reserve('UPG-A', 1, ttl => '10 minutes', idempotency_key => 'upg-key') = id AS replayed
+  FROM inventory.reservation WHERE idempotency_key = 'upg-key';
+SELECT inv_release(id) AS released FROM inventory.reservation
+ WHERE idempotency_key IS NULL AND state = 'held';
+SELECT sku, on_hand, reserved, available FROM inventory.stock_levels WHERE sku = 'UPG-A';
+SELECT * FROM inv_verify();
+SELECT inv_outbox_unsubscribe('upgrade-relay');
+
 -- back to a fresh install for whatever runs after
 DROP EXTENSION inventory CASCADE;
 CREATE EXTENSION inventory;

@@ -110,10 +110,24 @@ static InvPlan lock_cart_stock_plan = {
 	1, {TEXTARRAYOID}
 };
 
+/*
+ * A hold with a key may meet a row with that key that our key lock did not
+ * see coming (see below); one without a key is a plain insert, with no
+ * arbiter index to probe.  The arbiter names its predicate so that it
+ * matches the partial index of 0.3.0 as well as the plain unique index of
+ * earlier versions.
+ */
+static InvPlan insert_keyed_hold_plan = {
+	"INSERT INTO inventory.reservation (idempotency_key, owner, created_at, expires_at)"
+	" VALUES ($1, $2, $3, $4)"
+	" ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
+	" RETURNING id",
+	4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+};
+
 static InvPlan insert_hold_plan = {
 	"INSERT INTO inventory.reservation (idempotency_key, owner, created_at, expires_at)"
 	" VALUES ($1, $2, $3, $4)"
-	" ON CONFLICT (idempotency_key) DO NOTHING"
 	" RETURNING id",
 	4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
 };
@@ -354,7 +368,8 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 		nulls[0] = 'n';
 	if (req->owner == NULL)
 		nulls[1] = 'n';
-	if (inv_plan_exec(&insert_hold_plan, values, nulls, 0) == 0)
+	if (inv_plan_exec(req->key != NULL ? &insert_keyed_hold_plan : &insert_hold_plan,
+					  values, nulls, 0) == 0)
 	{
 		/*
 		 * The key was taken by someone who did not hold our key lock

@@ -49,7 +49,10 @@ static InvPlan purge_holds_plan = {
 	"    JOIN victims v ON v.id = l.reservation_id"
 	"   WHERE v.state = 'committed'"
 	"   GROUP BY l.sku ORDER BY l.sku COLLATE \"C\""
-	"  ON CONFLICT (sku) DO UPDATE SET qty = p.qty + excluded.qty)"
+	"  ON CONFLICT (sku) DO UPDATE SET qty = p.qty + excluded.qty),"
+	" lines AS ("
+	"  DELETE FROM inventory.reservation_line l USING victims v"
+	"   WHERE l.reservation_id = v.id)"
 	" DELETE FROM inventory.reservation r USING victims v WHERE r.id = v.id",
 	2, {TIMESTAMPTZOID, INT4OID}
 };
