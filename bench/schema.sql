@@ -10,8 +10,12 @@
 --
 -- Functions only where a contender needs a loop (the optimistic retry);
 -- every other pattern is plain SQL in its own pgbench script, bench/*.sql.
+--
+-- pg_walinspect (contrib, in the postgresql-15 package) measures the WAL a
+-- run writes: bench.wal() reads it between two LSNs.
 
 CREATE SCHEMA bench;
+CREATE EXTENSION IF NOT EXISTS pg_walinspect;
 
 CREATE TABLE bench.stock (
 	sku			text PRIMARY KEY,
@@ -71,28 +75,34 @@ END
 $$;
 
 /*
- * Checkouts that have sold their unit so far: taken twice while a run
- * goes on, the difference is what sold in between.
+ * Checkouts that have sold so far: taken twice while a run goes on, the
+ * difference is what sold in between.  `lines`: the lines of one checkout
+ * (1, or 5 in the cart scenario).  The extension keeps one reservation per
+ * checkout, whatever its lines; the bare patterns keep one order row per
+ * line, all sold in one transaction, so their count divides by `lines`.
  */
-CREATE FUNCTION bench.sold(kind text) RETURNS bigint
+CREATE FUNCTION bench.sold(kind text, lines integer DEFAULT 1) RETURNS bigint
 LANGUAGE plpgsql STABLE
 AS $$
 BEGIN
 	IF kind = 'inventory' THEN
 		RETURN (SELECT count(*) FROM inventory.reservation WHERE state = 'committed');
 	ELSIF kind = 'bare' THEN
-		RETURN (SELECT count(*) FROM bench.orders WHERE state = 'sold');
+		RETURN (SELECT count(*) FROM bench.orders WHERE state = 'sold') / lines;
 	END IF;
 	RETURN 0;
 END
 $$;
 
 /*
- * After a run: how many checkouts sold their unit, how many holds are
- * still held (a checkout cut off by the end of the run), and one text per
- * broken invariant (none when nothing was oversold and the books add up).
+ * After a run: how many checkouts sold, how many are still held (a
+ * checkout cut off by the end of the run), and one text per broken
+ * invariant (none when nothing was oversold and the books add up).
+ * `lines` as for bench.sold(): a checkout, held or sold, must have all its
+ * lines (a cart is all or nothing).
  */
-CREATE FUNCTION bench.check(kind text, OUT sold bigint, OUT held bigint, OUT problems text[])
+CREATE FUNCTION bench.check(kind text, lines integer DEFAULT 1,
+							OUT sold bigint, OUT held bigint, OUT problems text[])
 LANGUAGE plpgsql
 AS $$
 BEGIN
@@ -104,6 +114,16 @@ BEGIN
 			SELECT 'inv_verify: ' || v.sku || ': ' || v.problem || ' (expected '
 				   || v.expected || ', actual ' || v.actual || ')' AS p
 			  FROM inv_verify() v
+			UNION ALL
+			SELECT count(*) || ' ' || state || ' reservations with ' || n
+				   || ' lines instead of ' || lines
+			  FROM (SELECT r.state, count(l.sku) AS n
+					  FROM inventory.reservation r
+					  LEFT JOIN inventory.reservation_line l ON l.reservation_id = r.id
+					 WHERE r.state IN ('held', 'committed')
+					 GROUP BY r.id, r.state) x
+			 WHERE n <> lines
+			 GROUP BY state, n
 			UNION ALL
 			SELECT s.sku || ': on_hand ' || s.on_hand || ', reserved ' || s.reserved
 				   || ', seeded ' || b.on_hand || ', sold ' || coalesce(c.qty, 0)
@@ -118,13 +138,20 @@ BEGIN
 				OR s.on_hand <> b.on_hand - coalesce(c.qty, 0)
 			LIMIT 10) x;
 	ELSIF kind = 'bare' THEN
-		SELECT count(*) FILTER (WHERE o.state = 'sold'),
-			   count(*) FILTER (WHERE o.state = 'held')
+		SELECT count(*) FILTER (WHERE o.state = 'sold') / lines,
+			   count(*) FILTER (WHERE o.state = 'held') / lines
 		  INTO sold, held FROM bench.orders o;
 		SELECT array_agg(p) INTO problems FROM (
+			SELECT count(*) FILTER (WHERE o.state = 'sold') || ' sold and '
+				   || count(*) FILTER (WHERE o.state = 'held') || ' held order rows: not whole checkouts of '
+				   || lines || ' lines' AS p
+			  FROM bench.orders o
+			HAVING count(*) FILTER (WHERE o.state = 'sold') % lines <> 0
+				OR count(*) FILTER (WHERE o.state = 'held') % lines <> 0
+			UNION ALL
 			SELECT coalesce(s.sku, o.sku) || ': on_hand ' || s.on_hand || ', reserved '
 				   || s.reserved || ', seeded ' || b.on_hand || ', orders sold '
-				   || coalesce(o.sold, 0) || ', held ' || coalesce(o.held, 0) AS p
+				   || coalesce(o.sold, 0) || ', held ' || coalesce(o.held, 0)
 			  FROM bench.stock s
 			  JOIN bench.seed b USING (sku)
 			  FULL JOIN (SELECT sku, sum(qty) FILTER (WHERE state = 'sold') AS sold,
@@ -144,6 +171,38 @@ BEGIN
 		sold := 0;
 		held := 0;
 	END IF;
+END
+$$;
+
+/*
+ * The WAL written between two LSNs (the two ends of a run's measuring
+ * window), per resource manager: records, their bytes without full-page
+ * images, and the full-page images' bytes.  PostgreSQL 15's pg_walinspect
+ * refuses an end that is not flushed yet: scripts/bench.sh commits a
+ * transaction with synchronous_commit = on first, and this waits (at most
+ * 5 s, then reads only what is flushed) in case it did not.
+ */
+CREATE FUNCTION bench.wal(p_start pg_lsn, p_end pg_lsn,
+						  OUT rmgr text, OUT records bigint, OUT record_bytes bigint,
+						  OUT fpi_bytes bigint)
+RETURNS SETOF record
+LANGUAGE plpgsql
+AS $$
+BEGIN
+	FOR i IN 1 .. 500 LOOP
+		EXIT WHEN pg_current_wal_flush_lsn() >= p_end;
+		PERFORM pg_sleep(0.01);
+	END LOOP;
+	IF pg_current_wal_flush_lsn() < p_end THEN
+		p_end := pg_current_wal_flush_lsn();
+	END IF;
+	IF p_end <= p_start THEN
+		RETURN;
+	END IF;
+	RETURN QUERY
+		SELECT w."resource_manager/record_type", w.count, w.record_size, w.fpi_size
+		  FROM pg_get_wal_stats(p_start, p_end) w
+		 WHERE w.count > 0;
 END
 $$;
 

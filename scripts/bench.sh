@@ -11,33 +11,46 @@
 # retry loop) and advisory_lock.  redis_lua is a Lua check-and-decrement
 # run by redis-benchmark (one call per checkout, see bench/redis_lua.lua).
 #
-# Three scenarios: one hot SKU that never runs out, uniform traffic over
-# 10,000 SKUs, and a sold-out SKU where every request is refused (plus a
-# SELECT 1 baseline).  Each at 1, 8, 32 and 64 clients, with
-# synchronous_commit = on (Redis: appendfsync always), then off (everysec).
+# Four scenarios: one hot SKU that never runs out, uniform traffic over
+# 10,000 SKUs, a sold-out SKU where every request is refused (plus a
+# SELECT 1 baseline), and a 5-line cart over the 10,000 SKUs (only the
+# contenders that have a bench/NAME.cart.sql).  Each at 1, 8, 32 and 64
+# clients, with synchronous_commit = on (Redis: appendfsync always), then
+# off (everysec).
+#
+# Interleaved rounds: for each (sync mode, scenario, clients) cell, every
+# round runs every contender once, back to back (in the opposite order
+# every other round), and the cell's rate is the median over its rounds;
+# its ratio to guarded_update is the median of the ratios taken within
+# one round, so that no ratio compares runs minutes apart.
 #
 # Successes are counted from the tables (and from Redis' state), not from
 # pgbench's tps; after every run the books are checked, and an oversell is
-# reported loudly.  The report (Markdown), one plot per scenario and sync
-# mode (PNG) and every number (CSV) go to bench/results/.
+# reported loudly.  The WAL of every PostgreSQL run is read (pg_walinspect)
+# between the same two points as the sales: bytes, records and full-page
+# images per checkout.  The report (Markdown), one plot per scenario and
+# sync mode (PNG) and every number (CSV) go to bench/results/.
 #
 # A benchmark, not a test: a slow machine never fails it.  It exits 1 when
 # a run could not execute (pgbench or redis-benchmark error) and 3 when a
 # contender oversold, after writing the report either way.
 #
 # Environment:
-#   QUICK=1       about 1.5 minutes instead of about 8: synchronous_commit
-#                 = on only, 1 and 32 clients, 1 s measured per run (64
-#                 clients take a second or more to connect on 2 cores)
+#   QUICK=1       about 4 minutes instead of about 30: synchronous_commit
+#                 = on only, 1 and 32 clients, 2 rounds, 1 s measured per
+#                 run (64 clients take a second or more to connect on 2
+#                 cores)
+#   ROUNDS        rounds per cell (default 3; QUICK 2)
 #   DURATION      seconds measured per run (default 1.5; QUICK 1)
 #   WARMUP        seconds between the last client's connection and the
 #                 start of the measurement (default 0.5)
 #   CLIENTS       client counts (default "1 8 32 64"; QUICK "1 32")
-#   SCENARIOS     default "hot uniform soldout"
+#   SCENARIOS     default "hot uniform soldout cart"
 #   SYNC_MODES    default "on off" (QUICK "on")
 #   CONTENDERS    default all; a new contender is bench/NAME.sql plus its
-#                 name in the default list below (bench/NAME.soldout.sql,
-#                 when present, replaces it in the sold-out scenario)
+#                 name in the default list below (bench/NAME.SCENARIO.sql,
+#                 when present, replaces it in that scenario; the cart
+#                 scenario runs only the contenders that have one)
 #   INV_PORT, REDIS_PORT  default: the first unused port from 5491 / 6391
 #   INV_TMP       cluster, Redis and logs (default tmp-bench/ of the checkout)
 #   BENCH_OUT     default bench/results
@@ -55,12 +68,15 @@ if [ "$QUICK" = 1 ]; then
 	DURATION=${DURATION:-1}
 	CLIENTS=${CLIENTS:-"1 32"}
 	SYNC_MODES=${SYNC_MODES:-"on"}
+	ROUNDS=${ROUNDS:-2}
 else
 	DURATION=${DURATION:-1.5}
 	CLIENTS=${CLIENTS:-"1 8 32 64"}
 	SYNC_MODES=${SYNC_MODES:-"on off"}
+	ROUNDS=${ROUNDS:-3}
 fi
-SCENARIOS=${SCENARIOS:-"hot uniform soldout"}
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a positive integer" >&2; exit 1; }
+SCENARIOS=${SCENARIOS:-"hot uniform soldout cart"}
 WARMUP=${WARMUP:-0.5}
 CONTENDERS=${CONTENDERS:-"inventory guarded_update select_for_update optimistic advisory_lock redis_lua"}
 BASELINE=guarded_update
@@ -71,12 +87,16 @@ DB=bench
 
 # Scenarios: SKUs lo..hi (named '0', '1', ...; in Redis stock:000000000000
 # ...), each seeded with units.  The hot SKU gets so many units that it
-# never sells out during a run; the sold-out one none at all.
-declare -A SC_LO=([hot]=0 [uniform]=0 [soldout]=0)
-declare -A SC_HI=([hot]=0 [uniform]=9999 [soldout]=0)
-declare -A SC_UNITS=([hot]=1000000000 [uniform]=1000000 [soldout]=0)
+# never sells out during a run; the sold-out one none at all.  A cart
+# checkout takes 1 unit of each of SC_LINES consecutive SKUs b .. b+4 (b
+# drawn from lo .. hi-4 by its script); its sales are counted in carts.
+declare -A SC_LO=([hot]=0 [uniform]=0 [soldout]=0 [cart]=0)
+declare -A SC_HI=([hot]=0 [uniform]=9999 [soldout]=0 [cart]=9999)
+declare -A SC_UNITS=([hot]=1000000000 [uniform]=1000000 [soldout]=0 [cart]=1000000)
+declare -A SC_LINES=([cart]=5)
 declare -A SC_TITLE=([hot]="one hot SKU" [uniform]="uniform over 10,000 SKUs"
-	[soldout]="sold-out SKU (every request refused)")
+	[soldout]="sold-out SKU (every request refused)"
+	[cart]="5-line cart over 10,000 SKUs")
 # what a contender's run is counted and checked against: the extension's
 # tables, the bench schema, Redis, or nothing (select_1)
 declare -A KIND=([inventory]=inventory [redis_lua]=redis [select_1]=none)
@@ -93,10 +113,17 @@ done
 
 kind_of() { echo "${KIND[$1]:-bare}"; }
 
+lines_of() { echo "${SC_LINES[$1]:-1}"; }
+
 # The contenders of a scenario, in table order: the sold-out table also
-# has the SELECT 1 floor.
+# has the SELECT 1 floor; the cart scenario has only the contenders with a
+# script of their own for it (bench/NAME.cart.sql).
 contenders_of() {
-	echo "$CONTENDERS"
+	local c
+	for c in $CONTENDERS; do
+		[ "$1" != cart ] || [ -f "$B/$c.cart.sql" ] || continue
+		echo "$c"
+	done
 	[ "$1" = soldout ] && echo select_1
 	return 0
 }
@@ -264,18 +291,42 @@ other_pct() {
 }
 
 fdiv() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.1f\n", a / b }'; }
+# a / b with 6 significant digits, "-" when either is missing or b is 0
+qdiv() {
+	awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || a == "-" || b == "" || b == "-" || b + 0 == 0) print "-";
+		else printf "%.6g\n", a / b }'
+}
+# the median of the numbers among the arguments ("-" for none; the mean of
+# the middle two for an even count)
+median() {
+	printf '%s\n' "$@" | awk '$1 != "" && $1 != "-"' | sort -g \
+		| awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
+			else printf "%.6g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 
-# Results, keyed "sync|scenario|contender|clients".
+# Results of one run, keyed "sync|scenario|contender|clients|round", and of
+# a cell over its rounds, keyed "sync|scenario|contender|clients".
+#   R_RATE      sales (refusals) per second; the cell: the median of its rounds
+#   R_RATIO     the cell: the median of the rounds' R_RATE / guarded_update's;
+#               R_RATIOS the rounds' ratios, in round order
+#   R_WB, R_WNOFPI, R_WREC  WAL bytes, bytes without full-page images,
+#               records per checkout (refusal); the cell: medians
+#   R_WRATIO, R_WRATIOS     the same as R_RATIO(S) for R_WB
+#   R_P50, R_P99  latency (ms); R_OTHER other work (%; the cell: its
+#               worst round); R_CHECK ok, FAILED or OVERSOLD
 declare -A R_RATE R_P50 R_P99 R_ATT R_SOLD R_HELD R_SECS R_CHECK R_OTHER
+declare -A R_RATES R_RATIO R_RATIOS R_WB R_WNOFPI R_WREC R_WRATIO R_WRATIOS R_WRATIO_NOFPI
 failed_runs=0
 oversold_runs=0
 declare -a ALARMS=()
 
-record_problem() {	# key, what, details
-	local key=$1 what=$2 details=$3
+record_problem() {	# key (of a run), what, details
+	local key=$1 what=$2 details=$3 where
 	R_CHECK[$key]=$what
-	ALARMS+=("$what: ${key//|/ } clients: $details")
-	printf '\n!!!!! %s: %s clients: %s\n\n' "$what" "${key//|/ }" "$details" >&2
+	IFS='|' read -r -a where <<<"$key"
+	where="${where[0]} ${where[1]} ${where[2]} ${where[3]} clients, round ${where[4]}"
+	ALARMS+=("$what: $where: $details")
+	printf '\n!!!!! %s: %s: %s\n\n' "$what" "$where" "$details" >&2
 	if [ "$what" = OVERSOLD ]; then oversold_runs=$((oversold_runs + 1)); else failed_runs=$((failed_runs + 1)); fi
 }
 
@@ -285,13 +336,22 @@ record_problem() {	# key, what, details
 # load their caches and prepare their statements first: at 64 clients on
 # 2 cores the first second sells next to nothing, and pgbench's -T counts
 # the connecting too) and lasts DURATION seconds.  Sales are counted in
-# the tables at both ends of the window; attempts and latencies are the
-# transactions of pgbench's log that ended inside it.  Then pgbench is
-# stopped and the books are checked.
+# the tables at both ends of the window, and the WAL insert position read
+# in the same statement; attempts and latencies are the transactions of
+# pgbench's log that ended inside it.  Then pgbench is stopped, the WAL
+# between the two positions read (pg_walinspect) and the books checked.
+#
+# The WAL is the cluster's, not pgbench's sessions' alone: the extension's
+# sweeper and autovacuum write some too (the cluster is the benchmark's
+# own, nothing else writes).  Not pg_stat_wal: PostgreSQL 15's backends
+# add to it at most once a second, so over a window of a second or two it
+# is off by up to a second of every client's WAL.
 run_pg() {
-	local sync=$1 scenario=$2 contender=$3 clients=$4
-	local key="$sync|$scenario|$contender|$clients" id="$sync-$scenario-$contender-c$clients"
+	local sync=$1 scenario=$2 contender=$3 clients=$4 round=$5
+	local key="$sync|$scenario|$contender|$clients|$round" id="$sync-$scenario-$contender-c$clients-r$round"
 	local kind script lo=${SC_LO[$scenario]} hi=${SC_HI[$scenario]} units=${SC_UNITS[$scenario]}
+	local lines
+	lines=$(lines_of "$scenario")
 	kind=$(kind_of "$contender")
 	script=$B/$contender.sql
 	[ -f "$B/$contender.$scenario.sql" ] && script=$B/$contender.$scenario.sql
@@ -311,20 +371,31 @@ run_pg() {
 		sleep 0.05
 	done
 	sleep "$WARMUP"
-	local t1 n1 t2 n2 ended_early= total held problems
-	read -r t1 n1 < <(sq "SELECT extract(epoch FROM statement_timestamp()), bench.sold('$kind');")
+	local t1 n1 l1 t2 n2 l2 ended_early= total held problems
+	read -r t1 n1 l1 < <(sq "SELECT extract(epoch FROM statement_timestamp()), bench.sold('$kind', $lines),
+	                               pg_current_wal_insert_lsn();")
 	sleep "$DURATION"
-	read -r t2 n2 < <(sq "SELECT extract(epoch FROM statement_timestamp()), bench.sold('$kind');")
+	read -r t2 n2 l2 < <(sq "SELECT extract(epoch FROM statement_timestamp()), bench.sold('$kind', $lines),
+	                               pg_current_wal_insert_lsn();")
 	kill -ALRM "$pid" 2>/dev/null || ended_early=yes
 	wait "$pid" || rc=$?
+	# the WAL of the window, per resource manager (kept in WORK for a
+	# look at what a contender writes); a durable commit first, so that
+	# all of it is flushed, which pg_walinspect wants
+	local wbytes wrec wfpi
+	sq "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_current_xact_id(); COMMIT;" >/dev/null
+	wbytes=$(sq "SELECT pg_wal_lsn_diff('$l2', '$l1')::bigint;")
+	sq "SELECT rmgr, records, record_bytes, fpi_bytes FROM bench.wal('$l1', '$l2') ORDER BY 1;" >"$WORK/wal-$id.txt"
+	read -r wrec wfpi < <(awk '{ r += $2; f += $4 } END { printf "%d %d\n", r, f }' "$WORK/wal-$id.txt")
 	IFS='|' read -r total held problems < <(sq "SELECT sold || '|' || held || '|'
-		|| coalesce(array_to_string(problems, '; '), '') FROM bench.check('$kind');")
+		|| coalesce(array_to_string(problems, '; '), '') FROM bench.check('$kind', $lines);")
 	# the third field of -l is the latency (µs), the fifth and sixth when
 	# the transaction ended (epoch s, µs)
-	cat "$WORK/log/$id".* 2>/dev/null | awk '$3 ~ /^[0-9]+$/ { printf "%.6f %s\n", $5 + $6 / 1e6, $3 }' \
-		>"$WORK/txn"
+	# (no log at all when pgbench failed at once: pipefail must not end the bench)
+	{ cat "$WORK/log/$id".* 2>/dev/null || true; } \
+		| awk '$3 ~ /^[0-9]+$/ { printf "%.6f %s\n", $5 + $6 / 1e6, $3 }' >"$WORK/txn"
 	rm -f "$WORK/log/$id".*
-	if [ -n "$ended_early" ]; then
+	if [ -n "$ended_early" ] && [ -s "$WORK/txn" ]; then
 		# (pgbench gave up, or a machine slow beyond the backstop): the
 		# window closes with the last transaction, and all sold is in it
 		t2=$(sort -n "$WORK/txn" | tail -1 | cut -d' ' -f1)
@@ -332,7 +403,9 @@ run_pg() {
 		inv_log "pgbench ended before the window closed; window cut to its last transaction"
 	fi
 	awk -v t1="$t1" -v t2="${t2:-0}" '$1 >= t1 && $1 <= t2 { print $2 }' "$WORK/txn" >"$WORK/lat"
-	local attempts sold secs p50 p99
+	# the cell's latencies are those of all its rounds
+	cat "$WORK/lat" >>"$WORK/lat-$sync-$scenario-$contender-c$clients"
+	local attempts sold secs p50 p99 per
 	attempts=$(wc -l <"$WORK/lat")
 	sold=$((n2 - n1))
 	secs=$(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.3f\n", b - a }')
@@ -340,10 +413,14 @@ run_pg() {
 	R_ATT[$key]=$attempts R_SOLD[$key]=$sold R_HELD[$key]=$held R_SECS[$key]=$secs
 	R_P50[$key]=$p50 R_P99[$key]=$p99 R_CHECK[$key]=ok
 	if [ "$scenario" = soldout ]; then
-		R_RATE[$key]=$(fdiv $((attempts - sold)) "$secs")
+		per=$((attempts - sold))
 	else
-		R_RATE[$key]=$(fdiv "$sold" "$secs")
+		per=$sold
 	fi
+	R_RATE[$key]=$(fdiv "$per" "$secs")
+	R_WB[$key]=$(qdiv "$wbytes" "$per")
+	R_WNOFPI[$key]=$(qdiv $((wbytes - wfpi)) "$per")
+	R_WREC[$key]=$(qdiv "$wrec" "$per")
 	if [ "$rc" -ne 0 ] || grep -q 'aborted\|error' "$WORK/$id.out"; then
 		record_problem "$key" FAILED "pgbench exit $rc: $(grep -m3 -i 'error\|abort' "$WORK/$id.out" | paste -sd' ' -) (see $WORK/$id.out)"
 	fi
@@ -364,8 +441,8 @@ redis_seed() {	# lo hi units
 # DURATION seconds' worth.  The time is redis-benchmark's own (requests /
 # its requests per second).
 run_redis() {
-	local sync=$1 scenario=$2 contender=$3 clients=$4
-	local key="$sync|$scenario|$contender|$clients" id="$sync-$scenario-$contender-c$clients"
+	local sync=$1 scenario=$2 contender=$3 clients=$4 round=$5
+	local key="$sync|$scenario|$contender|$clients|$round" id="$sync-$scenario-$contender-c$clients-r$round"
 	local lo=${SC_LO[$scenario]} hi=${SC_HI[$scenario]} units=${SC_UNITS[$scenario]}
 	local sku="stock:$(printf '%012d' "$lo")" rand=()
 	if [ "$hi" -gt "$lo" ]; then
@@ -397,6 +474,7 @@ run_redis() {
 	secs=$(awk -v n="$n" -v r="${rps:-0}" 'BEGIN { if (r > 0) printf "%.3f\n", n / r; else print 0 }')
 	R_ATT[$key]=$n R_SOLD[$key]=$sold R_HELD[$key]=0 R_SECS[$key]=$secs
 	R_P50[$key]=${p50:--} R_P99[$key]=${p99:--} R_CHECK[$key]=ok
+	R_WB[$key]=- R_WNOFPI[$key]=- R_WREC[$key]=-
 	if [ "$scenario" = soldout ]; then
 		R_RATE[$key]=$(fdiv $((n - sold)) "$secs")
 	else
@@ -410,6 +488,64 @@ run_redis() {
 	elif [ "$scenario" = soldout ] && [ "$sold" -ne 0 ]; then
 		record_problem "$key" OVERSOLD "sold $sold units of a sold-out SKU"
 	fi
+}
+
+# A cell's numbers from its rounds' (see R_* above).  A ratio is taken
+# within one round, then the median of those is the cell's.  Latency
+# (PostgreSQL): percentiles of all the rounds' windows' transactions
+# together; Redis gives only its own percentiles per run: their median.
+aggregate_cell() {	# sync scenario clients
+	local sync=$1 scenario=$2 n=$3 c r key rk bk check v w
+	local -a rates ratios wbs wnofpis wrecs wratios wratios_nofpi p50s p99s others
+	for c in $(contenders_of "$scenario"); do
+		key="$sync|$scenario|$c|$n"
+		rates=() ratios=() wbs=() wnofpis=() wrecs=() wratios=() wratios_nofpi=() p50s=() p99s=() others=()
+		check=ok
+		R_ATT[$key]=0 R_SOLD[$key]=0 R_HELD[$key]=0 R_SECS[$key]=0
+		for r in $(seq "$ROUNDS"); do
+			rk="$key|$r" bk="$sync|$scenario|$BASELINE|$n|$r"
+			[ -n "${R_CHECK[$rk]:-}" ] || continue
+			rates+=("${R_RATE[$rk]}")
+			ratios+=("$(qdiv "${R_RATE[$rk]}" "${R_RATE[$bk]:-}")")
+			wbs+=("${R_WB[$rk]}") wnofpis+=("${R_WNOFPI[$rk]}") wrecs+=("${R_WREC[$rk]}")
+			# a base of less than a byte per checkout (a refusal writes
+			# nothing) makes no ratio
+			if awk -v b="${R_WB[$bk]:--}" 'BEGIN { exit !(b != "-" && b + 0 >= 1) }'; then
+				wratios+=("$(qdiv "${R_WB[$rk]}" "${R_WB[$bk]}")")
+				wratios_nofpi+=("$(qdiv "${R_WNOFPI[$rk]}" "${R_WNOFPI[$bk]}")")
+			else
+				wratios+=(-) wratios_nofpi+=(-)
+			fi
+			p50s+=("${R_P50[$rk]}") p99s+=("${R_P99[$rk]}") others+=("${R_OTHER[$rk]:-0}")
+			R_ATT[$key]=$(( ${R_ATT[$key]} + ${R_ATT[$rk]:-0} ))
+			R_SOLD[$key]=$(( ${R_SOLD[$key]} + ${R_SOLD[$rk]:-0} ))
+			R_HELD[$key]=$(( ${R_HELD[$key]} + ${R_HELD[$rk]:-0} ))
+			R_SECS[$key]=$(awk -v a="${R_SECS[$key]}" -v b="${R_SECS[$rk]}" 'BEGIN { printf "%.3f\n", a + b }')
+			case "${R_CHECK[$rk]}" in
+				OVERSOLD) check=OVERSOLD ;;
+				FAILED) [ "$check" = OVERSOLD ] || check=FAILED ;;
+			esac
+		done
+		[ ${#rates[@]} -gt 0 ] || continue
+		R_CHECK[$key]=$check
+		R_RATE[$key]=$(median "${rates[@]}")
+		R_RATES[$key]=${rates[*]}
+		R_RATIO[$key]=$(median "${ratios[@]}")
+		R_RATIOS[$key]=${ratios[*]}
+		R_WB[$key]=$(median "${wbs[@]}")
+		R_WNOFPI[$key]=$(median "${wnofpis[@]}")
+		R_WREC[$key]=$(median "${wrecs[@]}")
+		R_WRATIO[$key]=$(median "${wratios[@]}")
+		R_WRATIOS[$key]=${wratios[*]}
+		R_WRATIO_NOFPI[$key]=$(median "${wratios_nofpi[@]}")
+		R_OTHER[$key]=$(printf '%s\n' "${others[@]}" | sort -n | tail -1)
+		if [ "$(kind_of "$c")" = redis ]; then
+			R_P50[$key]=$(median "${p50s[@]}") R_P99[$key]=$(median "${p99s[@]}")
+		else
+			read -r v w < <(percentiles "$WORK/lat-$sync-$scenario-$c-c$n")
+			R_P50[$key]=$v R_P99[$key]=$w
+		fi
+	done
 }
 
 set_sync() {
@@ -439,29 +575,54 @@ fmt_ms() {
 	awk -v m="$1" 'BEGIN { if (m == "-" || m == "") print "–"; else if (m < 0.1) print "<0.1";
 		else if (m < 10) printf "%.2f\n", m; else printf "%.1f\n", m }'
 }
-ratio() {	# key: this run's rate over the baseline's at the same clients
-	local sync scenario contender clients
-	IFS='|' read -r sync scenario contender clients <<<"$1"
-	local base=${R_RATE["$sync|$scenario|$BASELINE|$clients"]:-}
-	awk -v r="${R_RATE[$1]:-}" -v b="$base" \
-		'BEGIN { if (r == "" || r == "-" || b == "" || b == "-" || b + 0 == 0) print "–"; else printf "%.2f\n", r / b }'
+# a ratio (R_RATIO, R_WRATIO ...) to two decimals, or a list of them
+fmt_x() {
+	local v out=()
+	for v in ${1:-}; do
+		out+=("$(awk -v r="$v" 'BEGIN { if (r == "-" || r == "") print "–"; else printf "%.2f\n", r }')")
+	done
+	[ ${#out[@]} -gt 0 ] || out=(–)
+	echo "${out[*]}"
 }
-metric_of() { if [ "$1" = soldout ]; then echo "refusals/s"; else echo "reservations/s"; fi; }
+# WAL per checkout: bytes as an integer, records to one decimal
+fmt_b() { awk -v r="${1:-}" 'BEGIN { if (r == "-" || r == "") print "–"; else printf "%.0f\n", r }'; }
+fmt_rec() { awk -v r="${1:-}" 'BEGIN { if (r == "-" || r == "") print "–"; else printf "%.1f\n", r }'; }
+ratio() { fmt_x "${R_RATIO[$1]:-}"; }	# key of a cell
+metric_of() {
+	case "$1" in
+		soldout) echo "refusals/s" ;;
+		cart) echo "carts/s" ;;
+		*) echo "reservations/s" ;;
+	esac
+}
+# what WAL is counted per: a checkout (a cart in the cart scenario) or a refusal
+per_of() {
+	case "$1" in
+		soldout) echo "refusal" ;;
+		cart) echo "cart" ;;
+		*) echo "checkout" ;;
+	esac
+}
 
 # The detailed table of one scenario and sync mode: contender x clients.
 table() {
-	local sync=$1 scenario=$2 c n key check metric
+	local sync=$1 scenario=$2 c n key check metric per
 	metric=$(metric_of "$scenario")
-	printf '| contender | clients | %s | × %s | p50 ms | p99 ms | other work | check |\n' "$metric" "$BASELINE"
-	printf '|---|--:|--:|--:|--:|--:|--:|---|\n'
+	per=$(per_of "$scenario")
+	printf '| contender | clients | %s | × %s | × %s per round | p50 ms | p99 ms | WAL B/%s | WAL B/%s w/o FPI | WAL rec/%s | × %s WAL | other work | check |\n' \
+		"$metric" "$BASELINE" "$BASELINE" "$per" "$per" "$per" "$BASELINE"
+	printf '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n'
 	for c in $(contenders_of "$scenario"); do
 		for n in $CLIENTS; do
 			key="$sync|$scenario|$c|$n"
 			[ -n "${R_CHECK[$key]:-}" ] || continue
 			check=${R_CHECK[$key]}
 			[ "$check" = ok ] || check="**$check**"
-			printf '| %s | %s | %s | %s | %s | %s | %s %% | %s |\n' "$c" "$n" "$(fmt_rate "${R_RATE[$key]}")" \
-				"$(ratio "$key")" "$(fmt_ms "${R_P50[$key]}")" "$(fmt_ms "${R_P99[$key]}")" "${R_OTHER[$key]:-?}" "$check"
+			printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s %% | %s |\n' "$c" "$n" \
+				"$(fmt_rate "${R_RATE[$key]}")" "$(ratio "$key")" "$(fmt_x "${R_RATIOS[$key]:-}")" \
+				"$(fmt_ms "${R_P50[$key]}")" "$(fmt_ms "${R_P99[$key]}")" \
+				"$(fmt_b "${R_WB[$key]:-}")" "$(fmt_b "${R_WNOFPI[$key]:-}")" "$(fmt_rec "${R_WREC[$key]:-}")" \
+				"$(fmt_x "${R_WRATIO[$key]:-}")" "${R_OTHER[$key]:-?}" "$check"
 		done
 	done
 }
@@ -469,7 +630,7 @@ table() {
 # The compact table: one row per contender, per client count "rate (×ratio)".
 summary() {
 	local sync=$1 scenario=$2 c n key row
-	printf '| %s |' "$(metric_of "$scenario") (× $BASELINE)"
+	printf '| %s |' "$(metric_of "$scenario") (× $BASELINE) · WAL/$(per_of "$scenario") × $BASELINE"
 	for n in $CLIENTS; do
 		if [ "$n" = 1 ]; then printf ' 1 client |'; else printf ' %s clients |' "$n"; fi
 	done
@@ -484,6 +645,10 @@ summary() {
 				row+=" – |"
 			else
 				row+=" $(fmt_rate "${R_RATE[$key]}") (×$(ratio "$key"))"
+				case "${R_WRATIO[$key]:--}" in
+					-) ;;
+					*) row+=" · WAL ×$(fmt_x "${R_WRATIO[$key]}")" ;;
+				esac
 				[ "${R_CHECK[$key]}" = ok ] || row+=" **${R_CHECK[$key]}**"
 				row+=" |"
 			fi
@@ -567,8 +732,10 @@ inv_log "set-up took $setup_s s; runs of $DURATION s, clients $CLIENTS, sync $SY
 
 # --- the runs ---------------------------------------------------------------
 
-# Clients outside, contenders inside: the runs a ratio compares are taken
-# close together in time, so a drift of the machine touches them alike.
+# Clients outside, then rounds, contenders inside: the runs a ratio
+# compares are taken back to back, so a drift of the machine touches them
+# alike; every other round runs them in the opposite order, so that none
+# always runs first (or right after another).
 declare -A OTHER_PCT
 cpu_ticks >"$WORK/ticks-start"
 for sync in $SYNC_MODES; do
@@ -576,20 +743,27 @@ for sync in $SYNC_MODES; do
 	cpu_ticks >"$WORK/ticks-$sync-start"
 	for scenario in $SCENARIOS; do
 		for n in $CLIENTS; do
-			for c in $(contenders_of "$scenario"); do
-				key="$sync|$scenario|$c|$n"
-				cpu_ticks >"$WORK/ticks-run-start"
-				if [ "$(kind_of "$c")" = redis ]; then
-					run_redis "$sync" "$scenario" "$c" "$n"
-				else
-					run_pg "$sync" "$scenario" "$c" "$n"
-				fi
-				cpu_ticks >"$WORK/ticks-run-end"
-				R_OTHER[$key]=$(other_pct "$WORK/ticks-run-start" "$WORK/ticks-run-end")
-				printf '==> %-4s %-8s %2s clients %-18s %8s %s  p50 %s ms  p99 %s ms  other work %s %%  %s\n' \
-					"$sync" "$scenario" "$n" "$c" "$(fmt_rate "${R_RATE[$key]}")" "$(metric_of "$scenario")" \
-					"$(fmt_ms "${R_P50[$key]}")" "$(fmt_ms "${R_P99[$key]}")" "${R_OTHER[$key]}" "${R_CHECK[$key]}" >&2
+			for c in $(contenders_of "$scenario"); do rm -f "$WORK/lat-$sync-$scenario-$c-c$n"; done
+			for round in $(seq "$ROUNDS"); do
+				order=$(contenders_of "$scenario")
+				[ $((round % 2)) -eq 1 ] || order=$(echo $order | tr ' ' '\n' | tac)
+				for c in $order; do
+					key="$sync|$scenario|$c|$n|$round"
+					cpu_ticks >"$WORK/ticks-run-start"
+					if [ "$(kind_of "$c")" = redis ]; then
+						run_redis "$sync" "$scenario" "$c" "$n" "$round"
+					else
+						run_pg "$sync" "$scenario" "$c" "$n" "$round"
+					fi
+					cpu_ticks >"$WORK/ticks-run-end"
+					R_OTHER[$key]=$(other_pct "$WORK/ticks-run-start" "$WORK/ticks-run-end")
+					printf '==> %-4s %-8s %2s clients round %s/%s %-18s %8s %s  p50 %s ms  p99 %s ms  WAL %s B %s rec/%s  other work %s %%  %s\n' \
+						"$sync" "$scenario" "$n" "$round" "$ROUNDS" "$c" "$(fmt_rate "${R_RATE[$key]}")" "$(metric_of "$scenario")" \
+						"$(fmt_ms "${R_P50[$key]}")" "$(fmt_ms "${R_P99[$key]}")" "$(fmt_b "${R_WB[$key]}")" \
+						"$(fmt_rec "${R_WREC[$key]}")" "$(per_of "$scenario")" "${R_OTHER[$key]}" "${R_CHECK[$key]}" >&2
+				done
 			done
+			aggregate_cell "$sync" "$scenario" "$n"
 		done
 		printf '\n### %s — %s\n\n' "${SC_TITLE[$scenario]}" "${SYNC_TITLE[$sync]}"
 		table "$sync" "$scenario"
@@ -613,15 +787,25 @@ for sync in $SYNC_MODES; do
 	for scenario in $SCENARIOS; do plot "$sync" "$scenario"; done
 done
 
+# a CSV field: a number (5 significant digits) or a space-separated list
+# of them, "-" for a missing one; a lone "-" leaves the field empty
+csvx() {
+	local v out=()
+	for v in ${1:-}; do
+		out+=("$(awk -v r="$v" 'BEGIN { if (r == "-") print "-"; else printf "%.5g\n", r }')")
+	done
+	[ "${out[*]}" != - ] || out=()
+	echo "${out[*]}"
+}
 {
-	echo "sync,scenario,contender,clients,seconds,attempts,sold,held_at_end,metric,per_second,ratio_to_$BASELINE,p50_ms,p99_ms,other_work_pct,check"
+	echo "sync,scenario,contender,clients,rounds,seconds,attempts,sold,held_at_end,metric,per_second,per_second_per_round,ratio_to_$BASELINE,ratio_per_round,p50_ms,p99_ms,wal_bytes_per_checkout,wal_bytes_no_fpi_per_checkout,wal_records_per_checkout,wal_ratio_to_$BASELINE,wal_ratio_per_round,wal_no_fpi_ratio_to_$BASELINE,other_work_pct,check"
 	for sync in $SYNC_MODES; do
 		for scenario in $SCENARIOS; do
 			for c in $(contenders_of "$scenario"); do
 				for n in $CLIENTS; do
 					key="$sync|$scenario|$c|$n"
 					[ -n "${R_CHECK[$key]:-}" ] || continue
-					echo "$sync,$scenario,$c,$n,${R_SECS[$key]},${R_ATT[$key]},${R_SOLD[$key]},${R_HELD[$key]},$(metric_of "$scenario" | sed 's|/s$|_per_s|'),${R_RATE[$key]},$(ratio "$key" | tr -d '–'),${R_P50[$key]},${R_P99[$key]},${R_OTHER[$key]:-},${R_CHECK[$key]}"
+					echo "$sync,$scenario,$c,$n,$ROUNDS,${R_SECS[$key]},${R_ATT[$key]},${R_SOLD[$key]},${R_HELD[$key]},$(metric_of "$scenario" | sed 's|/s$|_per_s|'),${R_RATE[$key]},${R_RATES[$key]},$(csvx "${R_RATIO[$key]:-}"),$(csvx "${R_RATIOS[$key]:-}"),${R_P50[$key]},${R_P99[$key]},$(csvx "${R_WB[$key]:-}"),$(csvx "${R_WNOFPI[$key]:-}"),$(csvx "${R_WREC[$key]:-}"),$(csvx "${R_WRATIO[$key]:-}"),$(csvx "${R_WRATIOS[$key]:-}"),$(csvx "${R_WRATIO_NOFPI[$key]:-}"),${R_OTHER[$key]:-},${R_CHECK[$key]}"
 				done
 			done
 		done
@@ -669,7 +853,7 @@ mode="full run"
 	echo "| PostgreSQL | $pg_version: $settings |"
 	echo "| Redis | $(redis-server --version | awk '{ print $3 }' | tr -d 'v=') |"
 	echo "| other work | $OTHER_ALL % of the CPU during the runs ($other_detail): busy time of the machine less the benchmark's own (cluster, Redis, clients); load average $LOAD_BEFORE before, $LOAD_AFTER after |"
-	echo "| runs | $DURATION s measured each, after all clients connected and $WARMUP s more; clients $CLIENTS; pgbench -M prepared -j ≤ $NCPU --random-seed=$SEED |"
+	echo "| runs | $ROUNDS rounds per cell, interleaved; $DURATION s measured each, after all clients connected and $WARMUP s more; clients $CLIENTS; pgbench -M prepared -j ≤ $NCPU --random-seed=$SEED |"
 	echo
 	echo "## What runs"
 	echo
@@ -694,7 +878,22 @@ mode="full run"
 	echo
 	echo "Scenarios: **hot**: every checkout wants the same SKU (10⁹ units: it never sells out);"
 	echo "**uniform**: a random one of 10,000 SKUs (10⁶ units each); **soldout**: one SKU with"
-	echo "0 units, so every attempt is refused."
+	echo "0 units, so every attempt is refused; **cart**: every checkout is a cart of 5 lines,"
+	echo "1 unit of each of 5 consecutive SKUs b … b+4 of the 10,000 (10⁶ units each), reserved"
+	echo "all or nothing in one transaction, then committed in another; the same carts (pgbench"
+	echo "\`--random-seed\`) for every contender, whose rows are locked in one order (by SKU):"
+	echo
+	echo "- \`inventory\`: \`inv_reserve_cart\` of the 5 lines (\`[{\"sku\": …, \"qty\": 1}, …]\`), then"
+	echo "  \`inv_commit\` (bench/inventory.cart.sql);"
+	echo "- \`guarded_update\`: one \`UPDATE stock SET reserved = reserved + 1 WHERE sku IN (5 SKUs) AND"
+	echo "  on_hand - reserved >= 1\` (an index scan: rows locked in index order) and the 5 order rows"
+	echo "  in one statement, \`ROLLBACK\` unless all 5 rows had a unit; then the 5 orders marked sold"
+	echo "  and \`on_hand - 1, reserved - 1\` on the 5 rows (bench/guarded_update.cart.sql);"
+	echo "- \`select_for_update\`: the 5 rows locked by \`SELECT … ORDER BY sku FOR UPDATE\`, checked,"
+	echo "  written; the commit the same way (bench/select_for_update.cart.sql)."
+	echo
+	echo "Only the contenders with a \`bench/NAME.cart.sql\` run the cart scenario. Its rate,"
+	echo "**carts/s**, counts whole carts (5 order rows sold, or one committed hold of 5 lines)."
 	echo
 	echo "Counting: before each run every table is emptied and seeded again, and a \`CHECKPOINT\`"
 	echo "taken. A PostgreSQL run is measured over a window of $DURATION s that opens $WARMUP s after"
@@ -708,7 +907,29 @@ mode="full run"
 	echo "Latency is one whole checkout (both transactions): p50 and p99 of the window's"
 	echo "transactions in pgbench's log (\`-l\`; it logs many sub-0.1 ms transactions as 0 µs,"
 	echo "so those show as <0.1), redis-benchmark's own histogram for Redis."
-	echo "**× $BASELINE** = this rate over guarded_update's, same scenario, sync mode and clients."
+	echo
+	echo "**Rounds**: each cell (sync mode, scenario, clients) runs $ROUNDS rounds; a round runs every"
+	echo "contender of the cell once, back to back (every other round in the opposite order), and"
+	echo "the cell's rate is the **median** over its rounds (with 2 rounds, their mean)."
+	echo "**× $BASELINE** = the median over the rounds of this contender's rate over guarded_update's"
+	echo "in the same round (same scenario, sync mode and clients): no ratio is taken across rounds;"
+	echo "**per round** lists those ratios in round order. Latency (PostgreSQL) is taken over the"
+	echo "transactions of all rounds' windows together; Redis' is the median of its rounds'."
+	echo
+	echo "**WAL** (PostgreSQL contenders): the WAL insert position is read in the same statement as"
+	echo "the sales at both ends of the window, and the WAL in between read with \`pg_walinspect\`"
+	echo "after the run. **WAL B/checkout** = its bytes (every record, full-page images and page"
+	echo "headers included) over the checkouts sold in the window (per cart in the cart scenario,"
+	echo "per refusal in the sold-out one); **w/o FPI** = the same less the bytes of full-page"
+	echo "images (a \`CHECKPOINT\` precedes every run, so the first write of every page after it"
+	echo "logs the whole page: a cost of touching many pages, inflated by the short runs);"
+	echo "**WAL rec/checkout** = records per checkout. Each is the median over the rounds;"
+	echo "**× $BASELINE WAL** = the median of the rounds' ratios of WAL B/checkout (– where"
+	echo "guarded_update writes less than a byte, e.g. per refusal). It is the cluster's WAL: the"
+	echo "extension's sweeper and autovacuum write a little too (the cluster is the benchmark's own)."
+	echo "Not \`pg_stat_wal\`: PostgreSQL 15's backends report to it at most once a second, too"
+	echo "coarse for a window of $DURATION s."
+	echo
 	echo "**check**: after every run, nothing oversold (on_hand ≥ 0, reserved ≤ on_hand, sold ="
 	echo "seeded − on_hand = orders; for the extension also \`inv_verify()\` returns no row)."
 	echo "**other work**: the share of the machine's CPU that processes other than the"
@@ -728,8 +949,10 @@ mode="full run"
 		done
 	done
 	echo
-	echo "Every number: [results.csv](results.csv). Reproduce: \`make bench\` (about 8 minutes on"
-	echo "2 cores) or \`QUICK=1 make bench\` (about 1.5 minutes: sync on, 1 and 32 clients)."
+	echo "Every number: [results.csv](results.csv) (one row per cell: rates and ratios the medians"
+	echo "of the rounds, then the rounds' in round order; seconds, attempts and sold summed over the"
+	echo "rounds). Reproduce: \`make bench\` (about 30 minutes on 2 cores) or \`QUICK=1 make bench\`"
+	echo "(about 4 minutes: sync on, 1 and 32 clients, 2 rounds)."
 } >"$OUT/report.md"
 
 inv_log "report: $OUT/report.md (wall time $wall_s s)"
