@@ -336,9 +336,9 @@ availability_peek(const InvCart *cart, TimestampTz now, int64 *avail)
 	if (unknown)
 		verdict = AVAILABILITY_UNKNOWN_SKU;
 	else if (!any_short)
-		verdict = AVAILABILITY_UNDECIDED;
+		verdict = AVAILABILITY_FITS;
 	else if (overdue_may_cover(snap, now, cart, is_short))
-		verdict = AVAILABILITY_UNDECIDED;
+		verdict = AVAILABILITY_RECLAIM;
 	else
 		verdict = AVAILABILITY_SHORT;
 	UnregisterSnapshot(snap);

@@ -15,14 +15,17 @@
 typedef enum AvailabilityVerdict
 {
 	AVAILABILITY_UNDECIDED,		/* only the row locks can tell */
+	AVAILABILITY_FITS,			/* every line fits in the snapshot */
+	AVAILABILITY_RECLAIM,		/* a line is short, but overdue holds may free units */
 	AVAILABILITY_UNKNOWN_SKU,	/* a SKU of the cart does not exist */
 	AVAILABILITY_SHORT			/* a line does not fit, and nothing can free units */
 } AvailabilityVerdict;
 
 /*
  * Read the cart's stock rows in the active snapshot; avail[i] gets line i's
- * free units (on_hand - reserved), -1 for an unknown SKU.  A verdict other
- * than UNDECIDED is a refusal that holds at the snapshot's moment.
+ * free units (on_hand - reserved), -1 for an unknown SKU.  UNKNOWN_SKU and
+ * SHORT are refusals that hold at the snapshot's moment; FITS and RECLAIM
+ * are hints only: the row locks decide.
  */
 extern AvailabilityVerdict availability_peek(const InvCart *cart, TimestampTz now,
 											 int64 *avail);

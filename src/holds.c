@@ -28,7 +28,9 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/timestamp.h"
 
 #include "errors.h"
@@ -149,6 +151,56 @@ static InvPlan lock_overdue_plan = {
 	5, {UUIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID, INT4OID}
 };
 
+/*
+ * Commit or release of one hold in force, in one statement: the update
+ * locks the hold and decides (held, and the clock, read once the lock is
+ * held, before its expiry), and returns what the rest needs: its SKUs and
+ * quantities in byte order, and its event's payload, made from the row as
+ * it now stands.  No row when the hold is not in force (or not there): the
+ * caller then looks why.
+ */
+static InvPlan finish_one_plan = {
+	"UPDATE inventory.reservation r"
+	"   SET state = $2, finished_at = clock_timestamp(),"
+	"       reference = coalesce($3, r.reference), reason = coalesce($4, r.reason)"
+	" WHERE r.id = $1 AND r.state = 'held' AND r.expires_at > clock_timestamp()"
+	" RETURNING r.finished_at,"
+	"   (SELECT array_agg(l.sku ORDER BY l.sku COLLATE \"C\")"
+	"      FROM inventory.reservation_line l WHERE l.reservation_id = r.id),"
+	"   (SELECT array_agg(l.qty ORDER BY l.sku COLLATE \"C\")"
+	"      FROM inventory.reservation_line l WHERE l.reservation_id = r.id),"
+	"   jsonb_build_object('reservation_id', r.id, 'state', r.state,"
+	"     'owner', r.owner, 'reference', r.reference, 'reason', r.reason,"
+	"     'created_at', r.created_at, 'expires_at', r.expires_at,"
+	"     'finished_at', r.finished_at, 'at', r.finished_at,"
+	"     'lines', (SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty)"
+	"                               ORDER BY l.sku COLLATE \"C\")"
+	"                 FROM inventory.reservation_line l"
+	"                WHERE l.reservation_id = r.id))",
+	4, {UUIDOID, TEXTOID, TEXTOID, TEXTOID}
+};
+
+/*
+ * The stock rows of that hold ($1 SKUs, $2 quantities; locked already when
+ * there are several) and its event, in one statement.
+ */
+static InvPlan apply_one_plan = {
+	"WITH s AS ("
+	"  UPDATE inventory.stock st"
+	"     SET on_hand = st.on_hand - CASE WHEN $3 THEN x.qty ELSE 0 END,"
+	"         reserved = st.reserved - x.qty,"
+	"         version = st.version + 1,"
+	"         updated_at = $4"
+	"    FROM unnest($1::text[], $2::bigint[]) AS x(sku, qty)"
+	"   WHERE st.sku = x.sku"
+	"  RETURNING 1),"
+	" e AS ("
+	"  INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
+	"  VALUES ($4, 'reservation', $5, $6, $7))"
+	" SELECT count(*) FROM s",
+	7, {TEXTARRAYOID, INT8ARRAYOID, BOOLOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, JSONBOID}
+};
+
 static const char *const hold_end_state[] = {
 	[HOLD_COMMITTED] = "committed",
 	[HOLD_RELEASED] = "released",
@@ -199,6 +251,73 @@ holds_finish(Datum ids, int nids, HoldEnd end, TimestampTz now,
 
 	outbox_reservation_events(ids, hold_end_event[end], now);
 	stats_count(hold_end_counter[end], nids);
+}
+
+/*
+ * Commit or release hold id if it is in force, in two statements
+ * (finish_one_plan, apply_one_plan; a hold of several lines locks their
+ * stock rows in order in between).  false, with nothing written, when it
+ * is not in force: the caller looks why under the hold's lock.
+ */
+static bool
+finish_one(pg_uuid_t *id, HoldEnd end, text *reference, text *reason)
+{
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+	int			nlines;
+	Datum		skus;
+	Datum		qtys;
+	Datum		payload;
+	TimestampTz now;
+
+	Assert(end == HOLD_COMMITTED || end == HOLD_RELEASED);
+	values[0] = UUIDPGetDatum(id);
+	values[1] = CStringGetTextDatum(hold_end_state[end]);
+	values[2] = PointerGetDatum(reference);
+	values[3] = PointerGetDatum(reason);
+	if (reference == NULL)
+		nulls[2] = 'n';
+	if (reason == NULL)
+		nulls[3] = 'n';
+	if (inv_plan_exec(&finish_one_plan, values, nulls, 0) == 0)
+		return false;
+
+	now = DatumGetTimestampTz(inv_result(0, 1, &isnull));
+	skus = inv_result(0, 2, &isnull);
+	if (isnull)
+		elog(ERROR, "inventory: reservation %s has no line", inv_uuid_str(id));
+	qtys = inv_result(0, 3, &isnull);
+	payload = inv_result(0, 4, &isnull);
+	nlines = ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(skus)),
+							ARR_DIMS(DatumGetArrayTypeP(skus)));
+	/* the SPI tuple table goes with the next statement: keep the values */
+	skus = datumCopy(skus, false, -1);
+	qtys = datumCopy(qtys, false, -1);
+	payload = datumCopy(payload, false, -1);
+
+	/* several rows: lock them in order first, as everywhere */
+	if (nlines > 1)
+	{
+		values[0] = inv_uuid_array1(id);
+		inv_plan_exec(&lock_stock_of_holds_plan, values, NULL, 0);
+	}
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = skus;
+	values[1] = qtys;
+	values[2] = BoolGetDatum(end == HOLD_COMMITTED);
+	values[3] = TimestampTzGetDatum(now);
+	values[4] = CStringGetTextDatum(inv_uuid_str(id));
+	values[5] = CStringGetTextDatum(hold_end_event[end]);
+	values[6] = payload;
+	outbox_will_write();
+	if (inv_plan_exec(&apply_one_plan, values, nulls, 0) != 1 ||
+		DatumGetInt64(inv_result(0, 1, &isnull)) != nlines)
+		elog(ERROR, "inventory: updated the stock of fewer SKUs than hold %s has",
+			 inv_uuid_str(id));
+	stats_count(hold_end_counter[end], 1);
+	return true;
 }
 
 static Datum
@@ -331,6 +450,12 @@ inv_commit(PG_FUNCTION_ARGS)
 	bool		done = false;
 
 	inv_spi_connect();
+	if (finish_one(id, HOLD_COMMITTED, reference, NULL))
+	{
+		SPI_finish();
+		PG_RETURN_BOOL(true);
+	}
+	/* not in force: why? */
 	state = lock_hold(id, &now, &overdue);
 	if (strcmp(state, "committed") == 0)
 		done = false;
@@ -365,6 +490,12 @@ inv_release(PG_FUNCTION_ARGS)
 	bool		done = false;
 
 	inv_spi_connect();
+	if (finish_one(id, HOLD_RELEASED, NULL, reason))
+	{
+		SPI_finish();
+		PG_RETURN_BOOL(true);
+	}
+	/* not in force: why? */
 	state = lock_hold(id, &now, &overdue);
 	if (strcmp(state, "committed") == 0)
 		raise_not_held(id, state, "released");

@@ -9,7 +9,7 @@
  * rows as they stand after the change, so they can never disagree with
  * the tables.
  *
- * Every event insert is preceded by outbox_prepare_write(): the relay
+ * Every event insert is preceded by outbox_will_write(): the relay
  * (relay.c) relies on a writer having its transaction id before its event
  * takes a seq, and relays that LISTEN get a NOTIFY after the commit.
  *
@@ -63,8 +63,8 @@ static InvPlan stock_event_plan = {
  * end, every event up to L is committed or gone for good (relay.c).
  * Without this the xid would come only with the row, after nextval.
  */
-static void
-outbox_prepare_write(void)
+void
+outbox_will_write(void)
 {
 	(void) GetTopTransactionId();
 	/* and a NOTIFY inventory_outbox follows the commit (worker.c) */
@@ -76,7 +76,7 @@ outbox_reservation_events(Datum ids, const char *type, TimestampTz at)
 {
 	Datum		values[3];
 
-	outbox_prepare_write();
+	outbox_will_write();
 	values[0] = ids;
 	values[1] = CStringGetTextDatum(type);
 	values[2] = TimestampTzGetDatum(at);
@@ -95,7 +95,7 @@ outbox_stock_event(const char *sku, int64 delta, text *reason, TimestampTz at)
 	values[3] = reason ? PointerGetDatum(reason) : (Datum) 0;
 	if (reason == NULL)
 		nulls[3] = 'n';
-	outbox_prepare_write();
+	outbox_will_write();
 	if (inv_plan_exec(&stock_event_plan, values, nulls, 0) != 1)
 		elog(ERROR, "inventory: no stock row for event of SKU \"%s\"", sku);
 }

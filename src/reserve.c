@@ -19,6 +19,10 @@
  *	   (holds.c: holds_lock_overdue), but only when the holds this call
  *	   could lock are enough, so a refusal writes nothing;
  *	4. the hold, its lines, the stock and the event are written.
+ * A one-line request whose units are free skips 2 to 4: one guarded UPDATE
+ * takes the units and writes the hold, its line and its event in the same
+ * statement (reserve_one), and goes the locking way only when the units
+ * turned out not to be free.
  * A refusal is raised (IV001, IV002) or, for inv_try_reserve_cart,
  * returned as a status; either way nothing has been written.
  *
@@ -132,6 +136,41 @@ static InvPlan insert_hold_plan = {
 	4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
 };
 
+/*
+ * The common reserve in one statement: one line, whose units are free.  A
+ * guarded UPDATE takes them only if they are free at the row lock's moment
+ * (so it never oversells and, when they are not, locks and writes
+ * nothing); the hold, its line and its event are written from what it
+ * returns, and the clock is read once the row is locked.  The payload is
+ * the one outbox.c builds from the tables, made from the values in hand.
+ */
+static InvPlan reserve_one_plan = {
+	"WITH s AS ("
+	"  UPDATE inventory.stock"
+	"     SET reserved = reserved + $2, version = version + 1,"
+	"         updated_at = clock_timestamp()"
+	"   WHERE sku = $1 AND on_hand - reserved >= $2"
+	"  RETURNING updated_at AS at),"
+	" h AS ("
+	"  INSERT INTO inventory.reservation (idempotency_key, owner, created_at, expires_at)"
+	"  SELECT $3, $4, s.at, s.at + $5 FROM s"
+	"  RETURNING id, owner, created_at, expires_at),"
+	" l AS ("
+	"  INSERT INTO inventory.reservation_line (reservation_id, sku, qty)"
+	"  SELECT h.id, $1, $2 FROM h),"
+	" e AS ("
+	"  INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
+	"  SELECT h.created_at, 'reservation', h.id::text, 'reservation.held',"
+	"    jsonb_build_object('reservation_id', h.id, 'state', 'held'::text,"
+	"      'owner', h.owner, 'reference', NULL::text, 'reason', NULL::text,"
+	"      'created_at', h.created_at, 'expires_at', h.expires_at,"
+	"      'finished_at', NULL::timestamptz, 'at', h.created_at,"
+	"      'lines', jsonb_build_array(jsonb_build_object('sku', $1::text, 'qty', $2::bigint)))"
+	"    FROM h)"
+	" SELECT id, created_at, expires_at FROM h",
+	5, {TEXTOID, INT8OID, TEXTOID, TEXTOID, INTERVALOID}
+};
+
 static InvPlan insert_lines_plan = {
 	"INSERT INTO inventory.reservation_line (reservation_id, sku, qty)"
 	" SELECT $1, x.sku, x.qty FROM unnest($2::text[], $3::bigint[]) AS x(sku, qty)",
@@ -211,14 +250,60 @@ classify(const InvCart *cart, const int64 *avail, ReserveOutcome *out)
 /*
  * Refuse in the snapshot, without a lock, when it proves the request
  * cannot be served (availability.c); true when *out is that refusal.
+ * *verdict gets what the snapshot said.
  */
 static bool
-refused_in_snapshot(const InvCart *cart, int64 *avail, ReserveOutcome *out)
+refused_in_snapshot(const InvCart *cart, int64 *avail, ReserveOutcome *out,
+					AvailabilityVerdict *verdict)
 {
-	if (availability_peek(cart, GetCurrentTimestamp(), avail) == AVAILABILITY_UNDECIDED)
+	*verdict = availability_peek(cart, GetCurrentTimestamp(), avail);
+	if (*verdict != AVAILABILITY_UNKNOWN_SKU && *verdict != AVAILABILITY_SHORT)
 		return false;
 	classify(cart, avail, out);
 	Assert(out->status != RESERVE_RESERVED);
+	return true;
+}
+
+/*
+ * A one-line reserve in one statement (reserve_one_plan).  true when the
+ * hold is taken; false, with nothing written or locked, when the units
+ * were not free at the row lock's moment.
+ */
+static bool
+reserve_one(const ReserveRequest *req, ReserveOutcome *out)
+{
+	const InvLine *line = &req->cart->lines[0];
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Interval	default_ttl = {0};
+	bool		isnull;
+	TimestampTz created;
+
+	values[0] = CStringGetTextDatum(line->sku);
+	values[1] = Int64GetDatum(line->qty);
+	values[2] = PointerGetDatum(req->key);
+	values[3] = PointerGetDatum(req->owner);
+	if (req->ttl != NULL)
+		values[4] = IntervalPGetDatum(req->ttl);
+	else
+	{
+		default_ttl.time = (int64) inv_default_ttl * USECS_PER_SEC;
+		values[4] = IntervalPGetDatum(&default_ttl);
+	}
+	if (req->key == NULL)
+		nulls[2] = 'n';
+	if (req->owner == NULL)
+		nulls[3] = 'n';
+
+	outbox_will_write();
+	if (inv_plan_exec(&reserve_one_plan, values, nulls, 0) == 0)
+		return false;
+
+	memcpy(&out->id, DatumGetUUIDP(inv_result(0, 1, &isnull)), sizeof(pg_uuid_t));
+	created = DatumGetTimestampTz(inv_result(0, 2, &isnull));
+	/* the expiry, from the clock read under the lock, within max_ttl */
+	if (inv_expiry(req->ttl, created) != DatumGetTimestampTz(inv_result(0, 3, &isnull)))
+		elog(ERROR, "inventory: the expiry of a hold was computed two ways differently");
 	return true;
 }
 
@@ -319,12 +404,13 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	bool		isnull;
+	AvailabilityVerdict verdict = AVAILABILITY_UNDECIDED;
 
 	avail = palloc(sizeof(int64) * cart->nlines);
 	out->status = RESERVE_RESERVED;
 
 	/* without a key there is nothing to replay: a refusal needs no SPI */
-	if (req->key == NULL && refused_in_snapshot(cart, avail, out))
+	if (req->key == NULL && refused_in_snapshot(cart, avail, out, &verdict))
 	{
 		stats_count(reserve_counter[out->status], 1);
 		return;
@@ -342,9 +428,19 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 			out->status = RESERVE_REPLAYED;
 			goto done;
 		}
-		if (refused_in_snapshot(cart, avail, out))
+		if (refused_in_snapshot(cart, avail, out, &verdict))
 			goto done;
 	}
+
+	/*
+	 * One line that fits, or that the snapshot could not judge: try the
+	 * one-statement way first.  When the units are gone by the time the
+	 * row is locked, it wrote nothing, and the locking way below decides
+	 * (with a reclaim of overdue holds, or a refusal).
+	 */
+	if (cart->nlines == 1 && verdict != AVAILABILITY_RECLAIM &&
+		reserve_one(req, out))
+		goto done;
 
 	check_cart(cart, skus, avail, out);
 	now = GetCurrentTimestamp();
