@@ -176,6 +176,19 @@ SELECT test_keep('rsv11', inv_reserve('RSV-S', 1)) IS NOT NULL AS reserved;
 SELECT * FROM test_holds('RSV-S');
 SELECT * FROM test_stock('RSV-S');
 
+-- a reclaim expires only the overdue holds it needs, oldest expiry first:
+-- 2 units wanted, 5 overdue holds of 1 unit, so the 2 oldest expire and
+-- the other 3 are left to the sweep
+SELECT inv_set_stock('RSV-T', 5);
+SELECT count(test_keep('rsv-t' || i, inv_reserve('RSV-T', 1, ((100 + 10 * i) || ' milliseconds')::interval)))
+  AS held FROM generate_series(1, 5) i;
+SELECT pg_sleep(0.3);
+SELECT test_mark() AS mark \gset
+SELECT test_keep('rsv-t6', inv_reserve('RSV-T', 2)) IS NOT NULL AS reserved;
+SELECT hold, state FROM test_holds('RSV-T');
+SELECT * FROM test_stock('RSV-T');
+SELECT type, subject FROM test_events(:mark) ORDER BY type, subject;
+
 --
 -- Rolling back to a savepoint undoes the hold, the stock and the event
 --

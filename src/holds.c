@@ -97,6 +97,16 @@ static InvPlan holds_units_plan = {
 	2, {UUIDARRAYOID, TEXTOID}
 };
 
+/* the lines of SKUs $2 in holds $1, hold by hold, oldest expiry first */
+static InvPlan hold_lines_plan = {
+	"SELECT l.reservation_id, l.sku, l.qty"
+	"  FROM inventory.reservation r"
+	"  JOIN inventory.reservation_line l ON l.reservation_id = r.id"
+	" WHERE r.id = ANY ($1) AND l.sku = ANY ($2)"
+	" ORDER BY r.expires_at, r.id, l.sku COLLATE \"C\"",
+	2, {UUIDARRAYOID, TEXTARRAYOID}
+};
+
 /* candidates for a reclaim: overdue holds with a line of one of $1 */
 static InvPlan overdue_for_skus_plan = {
 	"SELECT r.id FROM inventory.reservation r"
@@ -368,7 +378,8 @@ lock_overdue(Datum candidates, int ncandidates, Datum locked, TimestampTz now,
 }
 
 Datum
-holds_lock_overdue(Datum skus, Datum locked, TimestampTz now, int *nids)
+holds_lock_overdue(Datum skus, Datum locked, TimestampTz now, int32 max_holds,
+				   int *nids)
 {
 	Datum		values[2];
 	Datum		candidates;
@@ -378,7 +389,80 @@ holds_lock_overdue(Datum skus, Datum locked, TimestampTz now, int *nids)
 	values[1] = TimestampTzGetDatum(now);
 	inv_plan_exec(&overdue_for_skus_plan, values, NULL, 0);
 	candidates = inv_result_array(1, UUIDOID, &ncandidates);
-	return lock_overdue(candidates, ncandidates, locked, now, 0, nids);
+	return lock_overdue(candidates, ncandidates, locked, now, max_holds, nids);
+}
+
+Datum
+holds_covering(Datum ids, int nskus, char *const *skus, const int64 *need,
+			   int64 *got, int *nchosen, bool *covered)
+{
+	Datum		values[2];
+	Datum	   *sku_datums = palloc(sizeof(Datum) * nskus);
+	int64	   *missing = palloc(sizeof(int64) * nskus);
+	Datum	   *chosen;
+	pg_uuid_t  *last = NULL;
+	bool		take = false;
+	uint64		n;
+
+	for (int i = 0; i < nskus; i++)
+	{
+		sku_datums[i] = CStringGetTextDatum(skus[i]);
+		missing[i] = need[i];
+	}
+	values[0] = ids;
+	values[1] = PointerGetDatum(construct_array(sku_datums, nskus, TEXTOID,
+												-1, false, TYPALIGN_INT));
+	n = inv_plan_exec(&hold_lines_plan, values, NULL, 0);
+	chosen = palloc(sizeof(Datum) * Max(n, 1));
+	*nchosen = 0;
+
+	/* the rows come hold by hold, oldest expiry first */
+	for (uint64 row = 0; row < n; row++)
+	{
+		bool		isnull;
+		pg_uuid_t  *id = DatumGetUUIDP(inv_result(row, 1, &isnull));
+		char	   *sku = TextDatumGetCString(inv_result(row, 2, &isnull));
+		int64		qty = DatumGetInt64(inv_result(row, 3, &isnull));
+		int			i;
+
+		for (i = 0; i < nskus; i++)
+			if (strcmp(skus[i], sku) == 0)
+				break;
+		if (i == nskus)
+			continue;
+		got[i] += qty;
+
+		if (last == NULL || memcmp(last, id, sizeof(pg_uuid_t)) != 0)
+		{
+			/* a new hold: is it needed for any of its lines? */
+			last = palloc(sizeof(pg_uuid_t));
+			memcpy(last, id, sizeof(pg_uuid_t));
+			take = false;
+			for (uint64 r = row; r < n; r++)
+			{
+				char	   *s;
+
+				if (memcmp(DatumGetUUIDP(inv_result(r, 1, &isnull)), last,
+						   sizeof(pg_uuid_t)) != 0)
+					break;
+				s = TextDatumGetCString(inv_result(r, 2, &isnull));
+				for (int j = 0; j < nskus; j++)
+					if (strcmp(skus[j], s) == 0 && missing[j] > 0)
+						take = true;
+			}
+			if (take)
+				chosen[(*nchosen)++] = UUIDPGetDatum(last);
+		}
+		if (take)
+			missing[i] -= qty;
+	}
+
+	*covered = true;
+	for (int i = 0; i < nskus; i++)
+		if (missing[i] > 0)
+			*covered = false;
+	return PointerGetDatum(construct_array(chosen, *nchosen, UUIDOID, UUID_LEN,
+										   false, TYPALIGN_CHAR));
 }
 
 int64

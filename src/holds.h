@@ -29,11 +29,24 @@ extern void holds_finish(Datum ids, int nids, HoldEnd end, TimestampTz now,
  * Lock, without waiting, the overdue holds with a line of one of skus
  * (text[]) that this call can expire: the caller holds the stock rows of
  * the SKUs in locked (text[]); other rows they need are taken if free.
- * Returns their ids (uuid[]) and count; holds_finish(HOLD_EXPIRED) then
- * gives their units back.  Busy holds and rows are left to the sweep.
+ * At most max_holds of them (0: all), oldest expiry first.  Returns their
+ * ids (uuid[]) and count; holds_finish(HOLD_EXPIRED) then gives their
+ * units back.  Busy holds and rows are left to the sweep.
  */
 extern Datum holds_lock_overdue(Datum skus, Datum locked, TimestampTz now,
-								int *nids);
+								int32 max_holds, int *nids);
+
+/*
+ * Of the holds ids (uuid[], locked by the caller), the fewest, oldest
+ * expiry first, that cover what nskus SKUs lack: each is taken only while
+ * a SKU it has a line of still lacks units.  need[i] is what skus[i]
+ * lacks; got[i] gets the units of skus[i] in all the holds, chosen or not.
+ * Returns the chosen ids (uuid[]) and their count, and whether they cover
+ * every need.
+ */
+extern Datum holds_covering(Datum ids, int nskus, char *const *skus,
+							const int64 *need, int64 *got, int *nchosen,
+							bool *covered);
 
 /*
  * Expire up to max_holds overdue holds without waiting for any lock, in

@@ -30,6 +30,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -361,36 +362,132 @@ lock_key(text *key)
 
 /*
  * Some lines are short: free the units of their overdue holds if the holds
- * this call can lock are enough for every short line.  Returns false, with
- * the units that could be had in out->short_available, when they are not;
- * nothing is written then.
+ * this call can lock are enough for every short line.  Only as many holds
+ * as cover the shortfall are expired, oldest expiry first: a buyer's
+ * transaction never takes on a sweep's backlog.  Returns false, with the
+ * units that could be had in out->short_available, when they are not
+ * enough; nothing is written then.
  */
 static bool
 reclaim(Datum skus, ReserveOutcome *out, TimestampTz now)
 {
 	Datum	   *short_skus = palloc(sizeof(Datum) * out->nshort);
+	char	  **names = palloc(sizeof(char *) * out->nshort);
+	int64	   *need = palloc(sizeof(int64) * out->nshort);
+	int64	   *got = palloc0(sizeof(int64) * out->nshort);
+	int64		need_total = 0;
+	Datum		short_array;
 	Datum		ids;
+	Datum		chosen = (Datum) 0;
 	int			nids;
-	bool		enough = true;
-
-	for (int i = 0; i < out->nshort; i++)
-		short_skus[i] = CStringGetTextDatum(out->short_lines[i].sku);
-	ids = holds_lock_overdue(PointerGetDatum(construct_array(short_skus, out->nshort,
-															 TEXTOID, -1, false,
-															 TYPALIGN_INT)),
-							 skus, now, &nids);
-	if (nids == 0)
-		return false;
+	int			nchosen = 0;
+	bool		covered = false;
 
 	for (int i = 0; i < out->nshort; i++)
 	{
-		out->short_available[i] += holds_units(ids, out->short_lines[i].sku);
-		if (out->short_lines[i].qty > out->short_available[i])
-			enough = false;
+		names[i] = out->short_lines[i].sku;
+		short_skus[i] = CStringGetTextDatum(names[i]);
+		need[i] = out->short_lines[i].qty - out->short_available[i];
+		need_total += need[i];
 	}
-	if (enough)
-		holds_finish(ids, nids, HOLD_EXPIRED, now, NULL, NULL);
-	return enough;
+	short_array = PointerGetDatum(construct_array(short_skus, out->nshort,
+												  TEXTOID, -1, false, TYPALIGN_INT));
+
+	/*
+	 * Each overdue hold of a short SKU brings at least one unit, so the
+	 * oldest need_total of them are enough when any are; only when they
+	 * are not (their units are of a SKU that needs no more) are all the
+	 * lockable ones looked at.
+	 */
+	for (int pass = 0; pass < 2 && !covered; pass++)
+	{
+		int32		max_holds = pass == 0 ? (int32) Min(need_total, PG_INT32_MAX) : 0;
+
+		ids = holds_lock_overdue(short_array, skus, now, max_holds, &nids);
+		if (nids == 0)
+			break;
+		memset(got, 0, sizeof(int64) * out->nshort);
+		chosen = holds_covering(ids, out->nshort, names, need, got, &nchosen, &covered);
+		if (pass == 0 && !covered && nids < max_holds)
+			break;				/* that was every lockable one */
+	}
+	for (int i = 0; i < out->nshort; i++)
+		out->short_available[i] += got[i];
+	if (covered)
+		holds_finish(chosen, nchosen, HOLD_EXPIRED, now, NULL, NULL);
+	return covered;
+}
+
+/*
+ * Lock the cart's stock rows and decide, reclaiming overdue holds if a
+ * line is short and they are enough; *now is read once the rows are
+ * locked.  true when the cart fits now (its rows stay locked, and the
+ * reclaimed holds are expired); false, with *out the refusal, when not.
+ *
+ * With may_refuse (the snapshot did not say the cart fits), this runs in a
+ * subtransaction, rolled back on a refusal: a refused caller then keeps
+ * none of the row locks it took to decide (stock rows, overdue holds) until
+ * its transaction ends.  A cart the snapshot said fits skips that cost;
+ * should it be refused after all (the units went in between), its stock
+ * rows stay locked until the caller's transaction ends.
+ */
+static bool
+decide_under_locks(const InvCart *cart, Datum skus, int64 *avail,
+				   ReserveOutcome *out, TimestampTz *now, bool may_refuse)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool fits = false;
+
+	if (may_refuse)
+	{
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+	}
+	PG_TRY();
+	{
+		check_cart(cart, skus, avail, out);
+		*now = GetCurrentTimestamp();
+		if (out->status == RESERVE_RESERVED)
+			fits = true;
+		else if (out->status == RESERVE_INSUFFICIENT_STOCK &&
+				 reclaim(skus, out, *now))
+		{
+			out->status = RESERVE_RESERVED;
+			check_cart(cart, skus, avail, out);
+			if (out->status != RESERVE_RESERVED)
+				elog(ERROR, "inventory: stock still short after reclaiming overdue holds");
+			fits = true;
+		}
+	}
+	PG_CATCH();
+	{
+		if (may_refuse)
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+			ReThrowError(edata);
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	if (may_refuse)
+	{
+		if (fits)
+			ReleaseCurrentSubTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	return fits;
 }
 
 static void
@@ -438,23 +535,16 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 	 * row is locked, it wrote nothing, and the locking way below decides
 	 * (with a reclaim of overdue holds, or a refusal).
 	 */
-	if (cart->nlines == 1 && verdict != AVAILABILITY_RECLAIM &&
-		reserve_one(req, out))
-		goto done;
-
-	check_cart(cart, skus, avail, out);
-	now = GetCurrentTimestamp();
-	if (out->status == RESERVE_UNKNOWN_SKU)
-		goto done;
-	if (out->status == RESERVE_INSUFFICIENT_STOCK)
+	if (cart->nlines == 1 && verdict != AVAILABILITY_RECLAIM)
 	{
-		if (!reclaim(skus, out, now))
+		if (reserve_one(req, out))
 			goto done;
-		out->status = RESERVE_RESERVED;
-		check_cart(cart, skus, avail, out);
-		if (out->status != RESERVE_RESERVED)
-			elog(ERROR, "inventory: stock still short after reclaiming overdue holds");
+		verdict = AVAILABILITY_UNDECIDED;	/* the units went meanwhile */
 	}
+
+	if (!decide_under_locks(cart, skus, avail, out, &now,
+							verdict != AVAILABILITY_FITS))
+		goto done;
 
 	values[0] = PointerGetDatum(req->key);
 	values[1] = PointerGetDatum(req->owner);

@@ -109,7 +109,7 @@ make_room(const char *sku, StockRow *row, int64 new_on_hand, TimestampTz now)
 		return;
 
 	skus = sku_array1(sku);
-	ids = holds_lock_overdue(skus, skus, now, &nids);
+	ids = holds_lock_overdue(skus, skus, now, 0, &nids);
 	if (nids > 0)
 		held -= holds_units(ids, sku);
 	if (new_on_hand < held)
