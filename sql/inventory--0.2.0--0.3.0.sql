@@ -24,6 +24,11 @@ ALTER TABLE inventory.reservation_line
 	DROP CONSTRAINT reservation_line_reservation_id_fkey,
 	DROP CONSTRAINT reservation_line_sku_fkey;
 
+-- Lines are found by their hold (the primary key), never by SKU alone on
+-- a buyer's path: the reclaim and the views reach them from the overdue
+-- holds (reservation_held_expires_at_idx).  One index entry less per line.
+DROP INDEX inventory.reservation_line_sku_idx;
+
 -- The outbox is keyed by seq alone: one index entry per event, not two.
 -- id stays (Debezium's event id), generated as before.
 ALTER TABLE inventory.outbox DROP CONSTRAINT outbox_pkey;

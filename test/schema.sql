@@ -11,7 +11,7 @@ SELECT n.nspname AS extschema
  WHERE e.extname = 'inventory' \gset
 
 BEGIN;
-SELECT plan(272);
+SELECT plan(271);
 
 -- ---------------------------------------------------------------------
 -- schema, relations
@@ -315,8 +315,7 @@ SELECT indexes_are('inventory', 'stock', ARRAY['stock_pkey']);
 SELECT indexes_are('inventory', 'reservation',
 	ARRAY['reservation_pkey', 'reservation_idempotency_key_idx',
 		  'reservation_held_expires_at_idx', 'reservation_finished_at_idx']);
-SELECT indexes_are('inventory', 'reservation_line',
-	ARRAY['reservation_line_pkey', 'reservation_line_sku_idx']);
+SELECT indexes_are('inventory', 'reservation_line', ARRAY['reservation_line_pkey']);
 SELECT indexes_are('inventory', 'outbox', ARRAY['outbox_pkey']);
 SELECT indexes_are('inventory', 'adjustment', ARRAY['adjustment_pkey', 'adjustment_sku_idx']);
 SELECT has_index('inventory', 'reservation', 'reservation_held_expires_at_idx', 'expires_at');
@@ -327,7 +326,6 @@ SELECT has_index('inventory', 'reservation', 'reservation_finished_at_idx', 'fin
 SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index
 			WHERE indexrelid = 'inventory.reservation_finished_at_idx'::regclass),
 	'(finished_at IS NOT NULL)', 'reservation_finished_at_idx covers finished holds only');
-SELECT has_index('inventory', 'reservation_line', 'reservation_line_sku_idx', 'sku');
 SELECT has_index('inventory', 'adjustment', 'adjustment_sku_idx', 'sku');
 SELECT index_is_unique('inventory', 'reservation', 'reservation_idempotency_key_idx');
 SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index
