@@ -10,21 +10,25 @@
  *	   looks for its replay first;
  *	1. calls with the same idempotency key are serialized by a
  *	   transaction-level lock on the key, in the extension's own lock
- *	   space (locks.h), taken before any row lock; a key seen before returns the same hold (replay), or IV006 when
- *	   the request differs (other lines or owner);
+ *	   space (locks.h), taken before any row lock; a key seen before
+ *	   returns the same hold (replay), or IV006 when the request differs
+ *	   (other lines or owner);
  *	2. the cart's stock rows are locked in SKU order, all of them, before
  *	   anything is decided, so two carts never deadlock; the clock is read
  *	   after that, so a wait cannot make an expired hold look in force;
- *	3. a SKU short of units first gets back the units of its overdue holds
- *	   (holds.c: holds_lock_overdue), but only when the holds this call
- *	   could lock are enough, so a refusal writes nothing;
+ *	3. a SKU short of units first gets back the units of the fewest of its
+ *	   overdue holds that cover the shortfall (holds.c), but only when the
+ *	   holds this call can lock are enough, so a refusal writes nothing;
+ *	   2 and 3 run in a subtransaction, rolled back on a refusal, unless
+ *	   the snapshot said the cart fits (decide_under_locks);
  *	4. the hold, its lines, the stock and the event are written.
  * A one-line request whose units are free skips 2 to 4: one guarded UPDATE
  * takes the units and writes the hold, its line and its event in the same
  * statement (reserve_one), and goes the locking way only when the units
  * turned out not to be free.
  * A refusal is raised (IV001, IV002) or, for inv_try_reserve_cart,
- * returned as a status; either way nothing has been written.
+ * returned as a status; either way nothing has been written, and no row
+ * lock is kept.
  *
  *-------------------------------------------------------------------------
  */
