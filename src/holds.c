@@ -20,7 +20,9 @@
  *
  * Fencing: a hold past expires_at is expired whether or not a sweep has
  * run.  It cannot be committed or extended, and no longer counts against
- * available stock.  Each call reads the clock once.
+ * available stock.  Each call reads the clock once it holds the hold's
+ * lock (finish_one: in its UPDATE, whose WHERE is evaluated again on the
+ * row it waited for).
  *
  *-------------------------------------------------------------------------
  */
