@@ -120,25 +120,54 @@ static InvPlan lock_cart_stock_plan = {
 };
 
 /*
- * A hold with a key may meet a row with that key that our key lock did not
- * see coming (see below); one without a key is a plain insert, with no
- * arbiter index to probe.  The arbiter names its predicate so that it
+ * The writes of a reserve whose stock rows are locked and whose lines all
+ * fit, in one statement: the hold, its lines, the stock and the event,
+ * whose payload is made from the values in hand.  Everything joins the
+ * inserted hold, so when a keyed insert meets a row with that key (one our
+ * key lock did not see coming: written by hand) nothing at all is written
+ * and no row comes back.  The arbiter names its predicate so that it
  * matches the partial index of 0.3.0 as well as the plain unique index of
- * earlier versions.
+ * earlier versions; a hold without a key has no arbiter to probe.
+ * $1 key, $2 owner, $3 now, $4 expires_at, $5 SKUs, $6 quantities.
  */
-static InvPlan insert_keyed_hold_plan = {
-	"INSERT INTO inventory.reservation (idempotency_key, owner, created_at, expires_at)"
-	" VALUES ($1, $2, $3, $4)"
-	" ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
-	" RETURNING id",
-	4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+#define RESERVE_WRITE_HOLD \
+	"WITH h AS (" \
+	"  INSERT INTO inventory.reservation (idempotency_key, owner, created_at, expires_at)" \
+	"  VALUES ($1, $2, $3, $4)"
+#define RESERVE_WRITE_REST \
+	"  RETURNING id, owner, created_at, expires_at)," \
+	" x AS (SELECT * FROM unnest($5::text[], $6::bigint[]) AS x(sku, qty))," \
+	" l AS (" \
+	"  INSERT INTO inventory.reservation_line (reservation_id, sku, qty)" \
+	"  SELECT h.id, x.sku, x.qty FROM h, x)," \
+	" s AS (" \
+	"  UPDATE inventory.stock st" \
+	"     SET reserved = st.reserved + x.qty, version = st.version + 1, updated_at = $3" \
+	"    FROM x, h WHERE st.sku = x.sku" \
+	"  RETURNING 1)," \
+	" e AS (" \
+	"  INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)" \
+	"  SELECT $3, 'reservation', h.id::text, 'reservation.held'," \
+	"    jsonb_build_object('reservation_id', h.id, 'state', 'held'::text," \
+	"      'owner', h.owner, 'reference', NULL::text, 'reason', NULL::text," \
+	"      'created_at', h.created_at, 'expires_at', h.expires_at," \
+	"      'finished_at', NULL::timestamptz, 'at', $3::timestamptz," \
+	"      'lines', (SELECT jsonb_agg(jsonb_build_object('sku', x.sku, 'qty', x.qty)" \
+	"                                 ORDER BY x.sku COLLATE \"C\") FROM x))" \
+	"    FROM h)" \
+	" SELECT h.id, (SELECT count(*) FROM s) FROM h"
+
+static InvPlan write_keyed_hold_plan = {
+	RESERVE_WRITE_HOLD
+	"  ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
+	RESERVE_WRITE_REST,
+	6, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID, INT8ARRAYOID}
 };
 
-static InvPlan insert_hold_plan = {
-	"INSERT INTO inventory.reservation (idempotency_key, owner, created_at, expires_at)"
-	" VALUES ($1, $2, $3, $4)"
-	" RETURNING id",
-	4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+static InvPlan write_hold_plan = {
+	RESERVE_WRITE_HOLD
+	RESERVE_WRITE_REST,
+	6, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID, INT8ARRAYOID}
 };
 
 /*
@@ -174,20 +203,6 @@ static InvPlan reserve_one_plan = {
 	"    FROM h)"
 	" SELECT id, created_at, expires_at FROM h",
 	5, {TEXTOID, INT8OID, TEXTOID, TEXTOID, INTERVALOID}
-};
-
-static InvPlan insert_lines_plan = {
-	"INSERT INTO inventory.reservation_line (reservation_id, sku, qty)"
-	" SELECT $1, x.sku, x.qty FROM unnest($2::text[], $3::bigint[]) AS x(sku, qty)",
-	3, {UUIDOID, TEXTARRAYOID, INT8ARRAYOID}
-};
-
-static InvPlan add_reserved_plan = {
-	"UPDATE inventory.stock s"
-	"   SET reserved = s.reserved + x.qty, version = s.version + 1, updated_at = $3"
-	"  FROM unnest($1::text[], $2::bigint[]) AS x(sku, qty)"
-	" WHERE s.sku = x.sku",
-	3, {TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID}
 };
 
 /*
@@ -502,8 +517,8 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 	Datum		qtys;
 	int64	   *avail;
 	TimestampTz now;
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	AvailabilityVerdict verdict = AVAILABILITY_UNDECIDED;
 
@@ -558,7 +573,10 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 		nulls[0] = 'n';
 	if (req->owner == NULL)
 		nulls[1] = 'n';
-	if (inv_plan_exec(req->key != NULL ? &insert_keyed_hold_plan : &insert_hold_plan,
+	values[4] = skus;
+	values[5] = qtys;
+	outbox_will_write();
+	if (inv_plan_exec(req->key != NULL ? &write_keyed_hold_plan : &write_hold_plan,
 					  values, nulls, 0) == 0)
 	{
 		/*
@@ -575,19 +593,8 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 		goto done;
 	}
 	memcpy(&out->id, DatumGetUUIDP(inv_result(0, 1, &isnull)), sizeof(pg_uuid_t));
-
-	values[0] = UUIDPGetDatum(&out->id);
-	values[1] = skus;
-	values[2] = qtys;
-	inv_plan_exec(&insert_lines_plan, values, NULL, 0);
-
-	values[0] = skus;
-	values[1] = qtys;
-	values[2] = TimestampTzGetDatum(now);
-	if (inv_plan_exec(&add_reserved_plan, values, NULL, 0) != (uint64) cart->nlines)
+	if (DatumGetInt64(inv_result(0, 2, &isnull)) != cart->nlines)
 		elog(ERROR, "inventory: reserved stock of fewer SKUs than the cart has");
-
-	outbox_reservation_events(inv_uuid_array1(&out->id), "reservation.held", now);
 
 done:
 	SPI_finish();
