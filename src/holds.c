@@ -166,29 +166,29 @@ static InvPlan lock_overdue_plan = {
 /*
  * Commit or release of one hold in force, in one statement: the update
  * locks the hold and decides (held, and the clock, read once the lock is
- * held, before its expiry), and returns what the rest needs: its SKUs and
- * quantities in byte order, and its event's payload, made from the row as
- * it now stands.  No row when the hold is not in force (or not there): the
- * caller then looks why.
+ * held, before its expiry), and the statement returns what the rest needs,
+ * from one read of the hold's lines: its SKUs and quantities in byte
+ * order, and its event's payload, made from the row as it now stands.  No
+ * row when the hold is not in force (or not there): the caller then looks
+ * why.
  */
 static InvPlan finish_one_plan = {
-	"UPDATE inventory.reservation r"
-	"   SET state = $2, finished_at = clock_timestamp(),"
-	"       reference = coalesce($3, r.reference), reason = coalesce($4, r.reason)"
-	" WHERE r.id = $1 AND r.state = 'held' AND r.expires_at > clock_timestamp()"
-	" RETURNING r.finished_at,"
-	"   (SELECT array_agg(l.sku ORDER BY l.sku COLLATE \"C\")"
-	"      FROM inventory.reservation_line l WHERE l.reservation_id = r.id),"
-	"   (SELECT array_agg(l.qty ORDER BY l.sku COLLATE \"C\")"
-	"      FROM inventory.reservation_line l WHERE l.reservation_id = r.id),"
-	"   jsonb_build_object('reservation_id', r.id, 'state', r.state,"
-	"     'owner', r.owner, 'reference', r.reference, 'reason', r.reason,"
-	"     'created_at', r.created_at, 'expires_at', r.expires_at,"
-	"     'finished_at', r.finished_at, 'at', r.finished_at,"
-	"     'lines', (SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty)"
-	"                               ORDER BY l.sku COLLATE \"C\")"
-	"                 FROM inventory.reservation_line l"
-	"                WHERE l.reservation_id = r.id))",
+	"WITH r AS ("
+	"  UPDATE inventory.reservation r"
+	"     SET state = $2, finished_at = clock_timestamp(),"
+	"         reference = coalesce($3, r.reference), reason = coalesce($4, r.reason)"
+	"   WHERE r.id = $1 AND r.state = 'held' AND r.expires_at > clock_timestamp()"
+	"  RETURNING r.*),"
+	" ls AS ("
+	"  SELECT array_agg(l.sku ORDER BY l.sku COLLATE \"C\") AS skus,"
+	"         array_agg(l.qty ORDER BY l.sku COLLATE \"C\") AS qtys, "
+	INV_PAYLOAD_LINES_AGG " AS lines"
+	"    FROM inventory.reservation_line l, r WHERE l.reservation_id = r.id)"
+	" SELECT r.finished_at, ls.skus, ls.qtys, "
+	INV_RESERVATION_PAYLOAD("r.id", "r.state", "r.owner", "r.reference", "r.reason",
+							"r.created_at", "r.expires_at", "r.finished_at",
+							"r.finished_at", "ls.lines")
+	"   FROM r, ls",
 	4, {UUIDOID, TEXTOID, TEXTOID, TEXTOID}
 };
 

@@ -28,15 +28,12 @@
 
 static InvPlan reservation_event_plan = {
 	"INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
-	" SELECT $3, 'reservation', r.id::text, $2,"
-	"   jsonb_build_object('reservation_id', r.id, 'state', r.state,"
-	"     'owner', r.owner, 'reference', r.reference, 'reason', r.reason,"
-	"     'created_at', r.created_at, 'expires_at', r.expires_at,"
-	"     'finished_at', r.finished_at, 'at', $3,"
-	"     'lines', (SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty)"
-	"                               ORDER BY l.sku COLLATE \"C\")"
-	"                 FROM inventory.reservation_line l"
-	"                WHERE l.reservation_id = r.id))"
+	" SELECT $3, 'reservation', r.id::text, $2, "
+	INV_RESERVATION_PAYLOAD("r.id", "r.state", "r.owner", "r.reference", "r.reason",
+							"r.created_at", "r.expires_at", "r.finished_at", "$3",
+							"(SELECT " INV_PAYLOAD_LINES_AGG
+							" FROM inventory.reservation_line l"
+							" WHERE l.reservation_id = r.id)")
 	"   FROM inventory.reservation r"
 	"  WHERE r.id = ANY ($1)"
 	"  ORDER BY r.id",

@@ -17,6 +17,22 @@
  */
 extern void outbox_will_write(void);
 
+/*
+ * The payload of every reservation event, as SQL, so that each statement
+ * that writes one (here, and the one-statement paths of reserve.c and
+ * holds.c, which make it from the values in hand) writes the same keys.
+ * Each argument is an SQL expression given as a string literal; lines is
+ * a jsonb array as INV_PAYLOAD_LINES_AGG makes it from rows aliased l.
+ */
+#define INV_RESERVATION_PAYLOAD(id, state, owner, reference, reason, \
+								created_at, expires_at, finished_at, at, lines) \
+	"jsonb_build_object('reservation_id', " id ", 'state', " state "," \
+	" 'owner', " owner ", 'reference', " reference ", 'reason', " reason "," \
+	" 'created_at', " created_at ", 'expires_at', " expires_at "," \
+	" 'finished_at', " finished_at ", 'at', " at ", 'lines', " lines ")"
+#define INV_PAYLOAD_LINES_AGG \
+	"jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty) ORDER BY l.sku COLLATE \"C\")"
+
 /* One event of type "type" per reservation in ids (a uuid[]). */
 extern void outbox_reservation_events(Datum ids, const char *type, TimestampTz at);
 

@@ -98,7 +98,6 @@ typedef struct ReserveRequest
 	text	   *owner;
 } ReserveRequest;
 
-
 static InvPlan find_key_plan = {
 	"SELECT r.id,"
 	"       r.owner IS NOT DISTINCT FROM $2"
@@ -147,13 +146,11 @@ static InvPlan lock_cart_stock_plan = {
 	"  RETURNING 1)," \
 	" e AS (" \
 	"  INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)" \
-	"  SELECT $3, 'reservation', h.id::text, 'reservation.held'," \
-	"    jsonb_build_object('reservation_id', h.id, 'state', 'held'::text," \
-	"      'owner', h.owner, 'reference', NULL::text, 'reason', NULL::text," \
-	"      'created_at', h.created_at, 'expires_at', h.expires_at," \
-	"      'finished_at', NULL::timestamptz, 'at', $3::timestamptz," \
-	"      'lines', (SELECT jsonb_agg(jsonb_build_object('sku', x.sku, 'qty', x.qty)" \
-	"                                 ORDER BY x.sku COLLATE \"C\") FROM x))" \
+	"  SELECT $3, 'reservation', h.id::text, 'reservation.held', " \
+	INV_RESERVATION_PAYLOAD("h.id", "'held'::text", "h.owner", "NULL::text", \
+							"NULL::text", "h.created_at", "h.expires_at", \
+							"NULL::timestamptz", "$3::timestamptz", \
+							"(SELECT " INV_PAYLOAD_LINES_AGG " FROM x AS l)") \
 	"    FROM h)" \
 	" SELECT h.id, (SELECT count(*) FROM s) FROM h"
 
@@ -194,12 +191,11 @@ static InvPlan reserve_one_plan = {
 	"  SELECT h.id, $1, $2 FROM h),"
 	" e AS ("
 	"  INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
-	"  SELECT h.created_at, 'reservation', h.id::text, 'reservation.held',"
-	"    jsonb_build_object('reservation_id', h.id, 'state', 'held'::text,"
-	"      'owner', h.owner, 'reference', NULL::text, 'reason', NULL::text,"
-	"      'created_at', h.created_at, 'expires_at', h.expires_at,"
-	"      'finished_at', NULL::timestamptz, 'at', h.created_at,"
-	"      'lines', jsonb_build_array(jsonb_build_object('sku', $1::text, 'qty', $2::bigint)))"
+	"  SELECT h.created_at, 'reservation', h.id::text, 'reservation.held', "
+	INV_RESERVATION_PAYLOAD("h.id", "'held'::text", "h.owner", "NULL::text",
+							"NULL::text", "h.created_at", "h.expires_at",
+							"NULL::timestamptz", "h.created_at",
+							"jsonb_build_array(jsonb_build_object('sku', $1::text, 'qty', $2::bigint))")
 	"    FROM h)"
 	" SELECT id, created_at, expires_at FROM h",
 	5, {TEXTOID, INT8OID, TEXTOID, TEXTOID, INTERVALOID}
