@@ -166,11 +166,16 @@ static InvPlan lock_overdue_plan = {
 /*
  * Commit or release of one hold in force, in one statement: the update
  * locks the hold and decides (held, and the clock, read once the lock is
- * held, before its expiry), and the statement returns what the rest needs,
- * from one read of the hold's lines: its SKUs and quantities in byte
- * order, and its event's payload, made from the row as it now stands.  No
- * row when the hold is not in force (or not there): the caller then looks
- * why.
+ * held, before its expiry); the hold's lines are read once, its event is
+ * written from the row as it now stands, and when the hold has one line
+ * (one stock row, so no order to keep) that row is updated too.  A hold of
+ * several lines has its stock rows locked in order and updated by the
+ * caller (apply_lines_plan).  The statement returns the clock, the lines'
+ * SKUs and quantities in byte order, their number and the stock rows it
+ * updated.  No row when the hold is not in force (or not there): the
+ * caller then looks why.
+ *
+ * $5: true when the units are sold (commit), false when they go back.
  */
 static InvPlan finish_one_plan = {
 	"WITH r AS ("
@@ -181,36 +186,44 @@ static InvPlan finish_one_plan = {
 	"  RETURNING r.*),"
 	" ls AS ("
 	"  SELECT array_agg(l.sku ORDER BY l.sku COLLATE \"C\") AS skus,"
-	"         array_agg(l.qty ORDER BY l.sku COLLATE \"C\") AS qtys, "
+	"         array_agg(l.qty ORDER BY l.sku COLLATE \"C\") AS qtys,"
+	"         count(*) AS n, min(l.sku) AS sku, sum(l.qty)::bigint AS qty, "
 	INV_PAYLOAD_LINES_AGG " AS lines"
-	"    FROM inventory.reservation_line l, r WHERE l.reservation_id = r.id)"
-	" SELECT r.finished_at, ls.skus, ls.qtys, "
-	INV_RESERVATION_PAYLOAD("r.id", "r.state", "r.owner", "r.reference", "r.reason",
-							"r.created_at", "r.expires_at", "r.finished_at",
-							"r.finished_at", "ls.lines")
-	"   FROM r, ls",
-	4, {UUIDOID, TEXTOID, TEXTOID, TEXTOID}
-};
-
-/*
- * The stock rows of that hold ($1 SKUs, $2 quantities; locked already when
- * there are several) and its event, in one statement.
- */
-static InvPlan apply_one_plan = {
-	"WITH s AS ("
+	"    FROM inventory.reservation_line l, r WHERE l.reservation_id = r.id),"
+	" s AS ("
 	"  UPDATE inventory.stock st"
-	"     SET on_hand = st.on_hand - CASE WHEN $3 THEN x.qty ELSE 0 END,"
-	"         reserved = st.reserved - x.qty,"
+	"     SET on_hand = st.on_hand - CASE WHEN $5 THEN ls.qty ELSE 0 END,"
+	"         reserved = st.reserved - ls.qty,"
 	"         version = st.version + 1,"
-	"         updated_at = $4"
-	"    FROM unnest($1::text[], $2::bigint[]) AS x(sku, qty)"
-	"   WHERE st.sku = x.sku"
+	"         updated_at = r.finished_at"
+	"    FROM ls, r"
+	"   WHERE ls.n = 1 AND st.sku = ls.sku"
 	"  RETURNING 1),"
 	" e AS ("
 	"  INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
-	"  VALUES ($4, 'reservation', $5, $6, $7))"
-	" SELECT count(*) FROM s",
-	7, {TEXTARRAYOID, INT8ARRAYOID, BOOLOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, JSONBOID}
+	"  SELECT r.finished_at, 'reservation', r.id::text, $6, "
+	INV_RESERVATION_PAYLOAD("r.id", "r.state", "r.owner", "r.reference", "r.reason",
+							"r.created_at", "r.expires_at", "r.finished_at",
+							"r.finished_at", "ls.lines")
+	"    FROM r, ls)"
+	" SELECT r.finished_at, ls.skus, ls.qtys, ls.n, (SELECT count(*) FROM s)"
+	"   FROM r, ls",
+	6, {UUIDOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID}
+};
+
+/*
+ * The stock rows of a hold of several lines ($1 SKUs, $2 quantities),
+ * locked already.  $3: true when the units are sold.
+ */
+static InvPlan apply_lines_plan = {
+	"UPDATE inventory.stock st"
+	"   SET on_hand = st.on_hand - CASE WHEN $3 THEN x.qty ELSE 0 END,"
+	"       reserved = st.reserved - x.qty,"
+	"       version = st.version + 1,"
+	"       updated_at = $4"
+	"  FROM unnest($1::text[], $2::bigint[]) AS x(sku, qty)"
+	" WHERE st.sku = x.sku",
+	4, {TEXTARRAYOID, INT8ARRAYOID, BOOLOID, TIMESTAMPTZOID}
 };
 
 static const char *const hold_end_state[] = {
@@ -266,21 +279,22 @@ holds_finish(Datum ids, int nids, HoldEnd end, TimestampTz now,
 }
 
 /*
- * Commit or release hold id if it is in force, in two statements
- * (finish_one_plan, apply_one_plan; a hold of several lines locks their
- * stock rows in order in between).  false, with nothing written, when it
- * is not in force: the caller looks why under the hold's lock.
+ * Commit or release hold id if it is in force: one statement for a hold of
+ * one line (finish_one_plan); a hold of several lines then locks its stock
+ * rows in order and updates them (apply_lines_plan).  false, with nothing
+ * written, when it is not in force: the caller looks why under the hold's
+ * lock.
  */
 static bool
 finish_one(pg_uuid_t *id, HoldEnd end, text *reference, text *reason)
 {
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
-	int			nlines;
+	int64		nlines;
+	int64		updated;
 	Datum		skus;
 	Datum		qtys;
-	Datum		payload;
 	TimestampTz now;
 
 	Assert(end == HOLD_COMMITTED || end == HOLD_RELEASED);
@@ -288,44 +302,38 @@ finish_one(pg_uuid_t *id, HoldEnd end, text *reference, text *reason)
 	values[1] = CStringGetTextDatum(hold_end_state[end]);
 	values[2] = PointerGetDatum(reference);
 	values[3] = PointerGetDatum(reason);
+	values[4] = BoolGetDatum(end == HOLD_COMMITTED);
+	values[5] = CStringGetTextDatum(hold_end_event[end]);
 	if (reference == NULL)
 		nulls[2] = 'n';
 	if (reason == NULL)
 		nulls[3] = 'n';
+	outbox_will_write();
 	if (inv_plan_exec(&finish_one_plan, values, nulls, 0) == 0)
 		return false;
 
 	now = DatumGetTimestampTz(inv_result(0, 1, &isnull));
-	skus = inv_result(0, 2, &isnull);
-	if (isnull)
+	nlines = inv_result_int8(0, 4);
+	updated = inv_result_int8(0, 5);
+	if (nlines == 0)
 		elog(ERROR, "inventory: reservation %s has no line", inv_uuid_str(id));
-	qtys = inv_result(0, 3, &isnull);
-	payload = inv_result(0, 4, &isnull);
-	nlines = ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(skus)),
-							ARR_DIMS(DatumGetArrayTypeP(skus)));
-	/* the SPI tuple table goes with the next statement: keep the values */
-	skus = datumCopy(skus, false, -1);
-	qtys = datumCopy(qtys, false, -1);
-	payload = datumCopy(payload, false, -1);
 
 	/* several rows: lock them in order first, as everywhere */
 	if (nlines > 1)
 	{
+		/* the SPI tuple table goes with the next statement: keep the values */
+		skus = datumCopy(inv_result(0, 2, &isnull), false, -1);
+		qtys = datumCopy(inv_result(0, 3, &isnull), false, -1);
 		values[0] = inv_uuid_array1(id);
 		inv_plan_exec(&lock_stock_of_holds_plan, values, NULL, 0);
-	}
 
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = skus;
-	values[1] = qtys;
-	values[2] = BoolGetDatum(end == HOLD_COMMITTED);
-	values[3] = TimestampTzGetDatum(now);
-	values[4] = CStringGetTextDatum(inv_uuid_str(id));
-	values[5] = CStringGetTextDatum(hold_end_event[end]);
-	values[6] = payload;
-	outbox_will_write();
-	if (inv_plan_exec(&apply_one_plan, values, nulls, 0) != 1 ||
-		DatumGetInt64(inv_result(0, 1, &isnull)) != nlines)
+		values[0] = skus;
+		values[1] = qtys;
+		values[2] = BoolGetDatum(end == HOLD_COMMITTED);
+		values[3] = TimestampTzGetDatum(now);
+		updated = inv_plan_exec(&apply_lines_plan, values, NULL, 0);
+	}
+	if (updated != nlines)
 		elog(ERROR, "inventory: updated the stock of fewer SKUs than hold %s has",
 			 inv_uuid_str(id));
 	stats_count(hold_end_counter[end], 1);
