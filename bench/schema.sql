@@ -68,6 +68,9 @@ BEGIN
 		PERFORM inv_set_stock(sku, on_hand, 'bench seed') FROM bench.seed;
 	ELSIF kind = 'bare' THEN
 		INSERT INTO bench.stock (sku, on_hand) SELECT sku, on_hand FROM bench.seed;
+	ELSIF kind = 'floor' THEN
+		-- the hold_event floor (floor/schema.sql): no stock to seed
+		TRUNCATE floor.hold, floor.event;
 	ELSIF kind <> 'none' THEN
 		RAISE EXCEPTION 'bench.reset: unknown kind %', kind;
 	END IF;
@@ -89,6 +92,8 @@ BEGIN
 		RETURN (SELECT count(*) FROM inventory.reservation WHERE state = 'committed');
 	ELSIF kind = 'bare' THEN
 		RETURN (SELECT count(*) FROM bench.orders WHERE state = 'sold') / lines;
+	ELSIF kind = 'floor' THEN
+		RETURN (SELECT count(*) FROM floor.hold WHERE state = 'committed');
 	END IF;
 	RETURN 0;
 END
@@ -167,6 +172,18 @@ BEGIN
 			  FROM bench.orders WHERE state NOT IN ('held', 'sold')
 			HAVING count(*) > 0
 			LIMIT 10) x;
+	ELSIF kind = 'floor' THEN
+		-- nothing to oversell; every hold has its events
+		SELECT count(*) FILTER (WHERE h.state = 'committed'),
+			   count(*) FILTER (WHERE h.state = 'held')
+		  INTO sold, held FROM floor.hold h;
+		SELECT array_agg(p) INTO problems FROM (
+			SELECT count(*) || ' ' || state || ' holds with ' || n || ' events' AS p
+			  FROM (SELECT h.state, count(e.seq) AS n
+					  FROM floor.hold h LEFT JOIN floor.event e ON e.hold_id = h.id
+					 GROUP BY h.id, h.state) x
+			 WHERE n <> CASE WHEN state = 'held' THEN 1 ELSE 2 END
+			 GROUP BY state, n) x;
 	ELSE
 		sold := 0;
 		held := 0;

@@ -78,7 +78,7 @@ fi
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a positive integer" >&2; exit 1; }
 SCENARIOS=${SCENARIOS:-"hot uniform soldout cart"}
 WARMUP=${WARMUP:-0.5}
-CONTENDERS=${CONTENDERS:-"inventory guarded_update select_for_update optimistic advisory_lock redis_lua"}
+CONTENDERS=${CONTENDERS:-"inventory guarded_update select_for_update optimistic advisory_lock redis_lua hold_event"}
 BASELINE=guarded_update
 SEED=${SEED:-20241122}		# pgbench --random-seed: the same draws every run
 OUT=${BENCH_OUT:-$BENCH_ROOT/bench/results}
@@ -98,8 +98,9 @@ declare -A SC_TITLE=([hot]="one hot SKU" [uniform]="uniform over 10,000 SKUs"
 	[soldout]="sold-out SKU (every request refused)"
 	[cart]="5-line cart over 10,000 SKUs")
 # what a contender's run is counted and checked against: the extension's
-# tables, the bench schema, Redis, or nothing (select_1)
-declare -A KIND=([inventory]=inventory [redis_lua]=redis [select_1]=none)
+# tables, the bench schema, Redis, the floor's tables (hold_event: a floor,
+# not a contender, bench/hold_event.sql), or nothing (select_1)
+declare -A KIND=([inventory]=inventory [redis_lua]=redis [select_1]=none [hold_event]=floor)
 declare -A SYNC_TITLE=([on]="synchronous_commit = on, Redis appendfsync always"
 	[off]="synchronous_commit = off, Redis appendfsync everysec")
 declare -A REDIS_FSYNC=([on]=always [off]=everysec)
@@ -117,11 +118,13 @@ lines_of() { echo "${SC_LINES[$1]:-1}"; }
 
 # The contenders of a scenario, in table order: the sold-out table also
 # has the SELECT 1 floor; the cart scenario has only the contenders with a
-# script of their own for it (bench/NAME.cart.sql).
+# script of their own for it (bench/NAME.cart.sql); the hold_event floor
+# cannot refuse, so it sits the sold-out scenario out.
 contenders_of() {
 	local c
 	for c in $CONTENDERS; do
 		[ "$1" != cart ] || [ -f "$B/$c.cart.sql" ] || continue
+		[ "$1" != soldout ] || [ "$(kind_of "$c")" != floor ] || continue
 		echo "$c"
 	done
 	[ "$1" = soldout ] && echo select_1
@@ -705,7 +708,7 @@ mkdir -p "$WORK/log" "$OUT"
 # the lock covers build, start and CREATE EXTENSION: from here on the
 # cluster has the library it loaded at start, whatever others install
 inv_psql -d postgres -c "CREATE DATABASE $DB"
-inv_psql -d "$DB" -c "CREATE EXTENSION inventory" -f "$B/schema.sql"
+inv_psql -d "$DB" -c "CREATE EXTENSION inventory" -f "$B/schema.sql" -f "$B/floor/schema.sql"
 [ "${NO_BUILD:-0}" = 1 ] || flock -u 9
 
 # The disk: fdatasync rate where the cluster's WAL is (the first test of
@@ -875,6 +878,11 @@ mode="full run"
 	echo "  order (bench/redis_lua.lua), by redis-benchmark. One round trip and one AOF write per"
 	echo "  checkout where the others make two transactions: read its row as an upper bound."
 	echo "- \`select_1\` (sold-out table only): \`SELECT 1\`, the floor of a round trip."
+	echo "- \`hold_event\` (hot and uniform tables): **a floor, not a contender**. A checkout that"
+	echo "  inserts a hold (bigint key) and its event, then marks the hold sold and inserts a second"
+	echo "  event: no stock row, no check, no expiry index (bench/hold_event.sql, bench/floor/schema.sql)."
+	echo "  Every design that keeps a durable hold and a durable event per change writes at least"
+	echo "  this, so its ratio is the most such a design can reach against guarded_update here."
 	echo
 	echo "Scenarios: **hot**: every checkout wants the same SKU (10⁹ units: it never sells out);"
 	echo "**uniform**: a random one of 10,000 SKUs (10⁶ units each); **soldout**: one SKU with"

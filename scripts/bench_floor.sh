@@ -37,7 +37,7 @@ RUNS=(
 	"guarded_update hot|$B/guarded_update.sql|0|0|bare"
 	"inventory hot|$B/inventory.sql|0|0|inventory"
 	"inventory uniform|$B/inventory.sql|0|9999|inventory"
-	"hold_event|$B/floor/hold_event.sql|0|0|none"
+	"hold_event|$B/hold_event.sql|0|0|none"
 	"two_commits|$B/floor/two_commits.sql|0|0|none"
 )
 declare -A TPS
