@@ -73,7 +73,8 @@ inv_psql -d budget -Atc "SELECT count(*) FROM inv_verify()" | grep -qx 0 || echo
 inv_psql -d budget -Atc "
 	SELECT 'average row: outbox event ' || round(avg(pg_column_size(o.*))) || ' B (payload '
 	       || round(avg(pg_column_size(o.payload))) || ' B), hold '
-	       || (SELECT round(avg(pg_column_size(r.*))) FROM inventory.reservation r) || ' B, line '
-	       || (SELECT round(avg(pg_column_size(l.*))) FROM inventory.reservation_line l) || ' B, order row '
+	       || (SELECT round(avg(pg_column_size(r.*))) FROM inventory.reservation r) || ' B (its lines '
+	       || (SELECT round(avg(pg_column_size(r.skus) + pg_column_size(r.qtys))) FROM inventory.reservation r)
+	       || ' B of it), order row '
 	       || (SELECT round(avg(pg_column_size(b.*))) FROM bench.orders b) || ' B'
 	  FROM inventory.outbox o WHERE o.aggregatetype = 'reservation'"

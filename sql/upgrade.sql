@@ -17,10 +17,42 @@ DROP EXTENSION inventory CASCADE;
 CREATE EXTENSION inventory VERSION '0.1.0';
 SELECT extversion FROM pg_extension WHERE extname = 'inventory';
 
--- 0.1.0 with today's library: data that will be upgraded
+-- 0.1.0 with today's library: stock works on any version's tables, but
+-- a hold needs today's, and the call says what to do (and writes nothing)
 SELECT inv_set_stock('UPG-A', 10);
-SELECT inv_commit(inv_reserve('UPG-A', 2));
-SELECT inv_reserve('UPG-A', 3) IS NOT NULL AS held;
+SELECT inv_reserve('UPG-A', 1);
+SELECT inv_reserve_cart('[{"sku": "UPG-A", "qty": 1}]');
+
+-- data that will be upgraded, as the 0.1.0 library wrote it: a hold
+-- committed and one in force, each with its line and events
+CREATE FUNCTION pg_temp.old_hold(p_state text, p_qty bigint, p_key text)
+RETURNS uuid LANGUAGE sql AS $$
+	WITH h AS (
+		INSERT INTO inventory.reservation (idempotency_key, state, created_at, expires_at, finished_at)
+		VALUES (p_key, p_state, now(), now() + interval '10 minutes',
+				CASE WHEN p_state <> 'held' THEN now() END)
+		RETURNING id),
+	l AS (
+		INSERT INTO inventory.reservation_line (reservation_id, sku, qty)
+		SELECT id, 'UPG-A', p_qty FROM h),
+	e AS (
+		INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)
+		SELECT now(), 'reservation', h.id::text, t.type,
+			   jsonb_build_object('reservation_id', h.id, 'lines',
+								  jsonb_build_array(jsonb_build_object('sku', 'UPG-A', 'qty', p_qty)))
+		  FROM h, (VALUES (1, 'reservation.held'), (2, 'reservation.' || p_state)) AS t(n, type)
+		 WHERE t.n = 1 OR p_state <> 'held'
+		 ORDER BY t.n),
+	s AS (
+		UPDATE inventory.stock
+		   SET on_hand = on_hand - CASE WHEN p_state = 'committed' THEN p_qty ELSE 0 END,
+			   reserved = reserved + CASE WHEN p_state = 'held' THEN p_qty ELSE 0 END,
+			   version = version + 1
+		 WHERE sku = 'UPG-A')
+	SELECT id FROM h
+$$;
+SELECT pg_temp.old_hold('committed', 2, NULL) IS NOT NULL AS committed;
+SELECT pg_temp.old_hold('held', 3, NULL) IS NOT NULL AS held;
 SELECT count(*) AS events_before FROM inventory.outbox;
 
 ALTER EXTENSION inventory UPDATE TO '0.2.0';
@@ -36,11 +68,13 @@ SELECT coalesce(reserves >= 1,
                 current_setting('shared_preload_libraries') NOT LIKE '%inventory%') AS counted
   FROM inventory.stats;
 
--- 0.2.0 -> 0.3.0 with live data: a hold in force with a key, one without,
--- and events the relay has not acknowledged yet
+-- 0.2.0 -> 0.3.0 with live data: a hold in force with a key, one without
+-- (written as the 0.2.0 library wrote them), and events the relay has not
+-- acknowledged yet
 SELECT inv_outbox_ack('upgrade-relay', max(seq)) > 0 AS acked FROM inventory.outbox;
-SELECT inv_reserve('UPG-A', 1, ttl => '10 minutes', idempotency_key => 'upg-key') IS NOT NULL AS keyed;
-SELECT inv_reserve('UPG-A', 1, ttl => '10 minutes') IS NOT NULL AS unkeyed;
+SELECT inv_reserve('UPG-A', 1) AS still_too_old;
+SELECT pg_temp.old_hold('held', 1, 'upg-key') IS NOT NULL AS keyed;
+SELECT pg_temp.old_hold('held', 1, NULL) IS NOT NULL AS unkeyed;
 SELECT count(*) AS unacked_before FROM inventory.outbox
  WHERE seq > (SELECT acked_seq FROM inventory.outbox_consumer WHERE consumer = 'upgrade-relay');
 

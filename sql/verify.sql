@@ -60,15 +60,42 @@ ROLLBACK;
 
 -- a held line changed behind the stock's back
 BEGIN;
-UPDATE inventory.reservation_line SET qty = qty + 1 WHERE reservation_id = :'vrf1';
+UPDATE inventory.reservation SET qtys[1] = qtys[1] + 1 WHERE id = :'vrf1';
 :report;
 ROLLBACK;
 
 -- a committed line changed: on_hand no longer adds up
 BEGIN;
-UPDATE inventory.reservation_line SET qty = qty - 1 WHERE reservation_id = :'vrf2';
+UPDATE inventory.reservation SET qtys[1] = qtys[1] - 1 WHERE id = :'vrf2';
 :report;
 ROLLBACK;
+
+-- what the line table's keys said up to 0.2.0, on the released hold (whose
+-- units count nowhere): a line of an unknown SKU, no line at all, a SKU
+-- twice, lines out of byte order
+BEGIN;
+UPDATE inventory.reservation SET skus = '{VRF-NOPE}' WHERE id = :'vrf3';
+:report;
+ROLLBACK;
+BEGIN;
+UPDATE inventory.reservation SET skus = '{}', qtys = '{}' WHERE id = :'vrf3';
+:report;
+ROLLBACK;
+BEGIN;
+UPDATE inventory.reservation SET skus = '{VRF-A,VRF-A}', qtys = '{1,1}' WHERE id = :'vrf3';
+:report;
+ROLLBACK;
+BEGIN;
+INSERT INTO inventory.stock (sku, on_hand) VALUES ('VRF-B', 0);
+UPDATE inventory.reservation SET skus = '{VRF-B,VRF-A}', qtys = '{1,1}' WHERE id = :'vrf3';
+:report;
+ROLLBACK;
+-- and what the table's checks refuse: arrays of different lengths, a
+-- quantity that is not positive (terse: the failing row has a random id)
+\set VERBOSITY terse
+UPDATE inventory.reservation SET qtys = '{1,1}' WHERE id = :'vrf3';
+UPDATE inventory.reservation SET qtys = '{0}' WHERE id = :'vrf3';
+\set VERBOSITY default
 
 -- the held event of a hold lost
 BEGIN;

@@ -36,8 +36,10 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "catalog/namespace.h"
 #include "executor/tuptable.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -61,8 +63,6 @@ typedef enum PeekRel
 	PEEK_STOCK_PKEY,
 	PEEK_HOLDS,
 	PEEK_HOLDS_BY_EXPIRY,
-	PEEK_LINES,
-	PEEK_LINES_PKEY,
 	PEEK_NRELS
 } PeekRel;
 
@@ -71,8 +71,6 @@ static const char *const peek_rel_name[PEEK_NRELS] = {
 	[PEEK_STOCK_PKEY] = "stock_pkey",
 	[PEEK_HOLDS] = "reservation",
 	[PEEK_HOLDS_BY_EXPIRY] = "reservation_held_expires_at_idx",
-	[PEEK_LINES] = "reservation_line",
-	[PEEK_LINES_PKEY] = "reservation_line_pkey",
 };
 
 static Oid	peek_relid[PEEK_NRELS];
@@ -104,8 +102,7 @@ open_rel(PeekRel which)
 {
 	const char *name = peek_rel_name[which];
 	bool		is_index = (which == PEEK_STOCK_PKEY ||
-							which == PEEK_HOLDS_BY_EXPIRY ||
-							which == PEEK_LINES_PKEY);
+							which == PEEK_HOLDS_BY_EXPIRY);
 	Relation	rel = try_open(peek_relid[which], is_index);
 	Oid			nsp;
 
@@ -173,24 +170,25 @@ stock_free_units(Relation stock, Relation pkey, Snapshot snap,
 	return found;
 }
 
-/* Does hold id have a line of sku, in the snapshot? */
+/* Is sku one of the SKUs of a hold (its skus array)? */
 static bool
-hold_has_line(Relation lines, Relation pkey, Snapshot snap,
-			  TupleTableSlot *slot, Datum id, const char *sku)
+hold_has_sku(Datum skus, const char *sku)
 {
-	ScanKeyData keys[2];
-	IndexScanDesc scan;
-	bool		found;
+	ArrayType  *arr = DatumGetArrayTypeP(skus);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	bool		found = false;
 
-	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   InvalidOid, F_UUID_EQ, id);
-	ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
-						   pkey->rd_indcollation[1], F_TEXTEQ,
-						   CStringGetTextDatum(sku));
-	scan = index_beginscan(lines, pkey, snap, 2, 0);
-	index_rescan(scan, keys, 2, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
-	index_endscan(scan);
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n && !found; i++)
+	{
+		text	   *t = DatumGetTextPP(elems[i]);
+
+		found = !nulls[i] &&
+			VARSIZE_ANY_EXHDR(t) == strlen(sku) &&
+			memcmp(VARDATA_ANY(t), sku, VARSIZE_ANY_EXHDR(t)) == 0;
+	}
 	return found;
 }
 
@@ -205,12 +203,9 @@ overdue_may_cover(Snapshot snap, TimestampTz now, const InvCart *cart,
 {
 	Relation	holds = open_rel(PEEK_HOLDS);
 	Relation	by_expiry = open_rel(PEEK_HOLDS_BY_EXPIRY);
-	Relation	lines = NULL;
-	Relation	lines_pkey = NULL;
 	TupleTableSlot *hold;
-	TupleTableSlot *line = NULL;
-	AttrNumber	id_att;
 	AttrNumber	state_att;
+	AttrNumber	skus_att;
 	ScanKeyData key;
 	IndexScanDesc scan;
 	int			seen = 0;
@@ -224,8 +219,15 @@ overdue_may_cover(Snapshot snap, TimestampTz now, const InvCart *cart,
 		return true;
 	}
 
+	/* a schema older than the library: the locking way will say so */
+	skus_att = get_attnum(RelationGetRelid(holds), "skus");
+	if (skus_att == InvalidAttrNumber)
+	{
+		close_rel(by_expiry);
+		close_rel(holds);
+		return true;
+	}
 	hold = table_slot_create(holds, NULL);
-	id_att = attnum_of(holds, "id");
 	state_att = attnum_of(holds, "state");
 	ScanKeyEntryInitialize(&key, 0, 1, BTLessEqualStrategyNumber, InvalidOid,
 						   InvalidOid, F_TIMESTAMPTZ_LE, TimestampTzGetDatum(now));
@@ -234,7 +236,7 @@ overdue_may_cover(Snapshot snap, TimestampTz now, const InvCart *cart,
 	while (!may && index_getnext_slot(scan, ForwardScanDirection, hold))
 	{
 		bool		isnull;
-		Datum		id;
+		Datum		skus;
 		char	   *state;
 
 		if (++seen > OVERDUE_PEEK_MAX)
@@ -246,29 +248,15 @@ overdue_may_cover(Snapshot snap, TimestampTz now, const InvCart *cart,
 		state = TextDatumGetCString(slot_getattr(hold, state_att, &isnull));
 		if (strcmp(state, "held") != 0)
 			continue;
-		if (lines == NULL)
-		{
-			lines = open_rel(PEEK_LINES);
-			lines_pkey = open_rel(PEEK_LINES_PKEY);
-			if (lines == NULL || lines_pkey == NULL)
-			{
-				may = true;
-				break;
-			}
-			line = table_slot_create(lines, NULL);
-		}
-		id = slot_getattr(hold, id_att, &isnull);
+		skus = slot_getattr(hold, skus_att, &isnull);
+		if (isnull)
+			continue;
 		for (int i = 0; i < cart->nlines && !may; i++)
-			if (is_short[i] &&
-				hold_has_line(lines, lines_pkey, snap, line, id, cart->lines[i].sku))
+			if (is_short[i] && hold_has_sku(skus, cart->lines[i].sku))
 				may = true;
 	}
 	index_endscan(scan);
-	if (line != NULL)
-		ExecDropSingleTupleTableSlot(line);
 	ExecDropSingleTupleTableSlot(hold);
-	close_rel(lines_pkey);
-	close_rel(lines);
 	close_rel(by_expiry);
 	close_rel(holds);
 	return may;

@@ -49,8 +49,8 @@ PG_FUNCTION_INFO_V1(inv_sweep);
 
 static InvPlan lock_stock_of_holds_plan = {
 	"SELECT s.sku FROM inventory.stock s"
-	" WHERE s.sku IN (SELECT l.sku FROM inventory.reservation_line l"
-	"                  WHERE l.reservation_id = ANY ($1))"
+	" WHERE s.sku IN (SELECT l.sku FROM inventory.reservation r, unnest(r.skus) AS l(sku)"
+	"                  WHERE r.id = ANY ($1))"
 	" ORDER BY s.sku COLLATE \"C\""
 	" FOR NO KEY UPDATE OF s",
 	1, {UUIDARRAYOID}
@@ -64,8 +64,8 @@ static InvPlan apply_holds_plan = {
 	"       version = s.version + 1,"
 	"       updated_at = $3"
 	"  FROM (SELECT l.sku, sum(l.qty)::bigint AS qty"
-	"          FROM inventory.reservation_line l"
-	"         WHERE l.reservation_id = ANY ($1)"
+	"          FROM inventory.reservation r, unnest(r.skus, r.qtys) AS l(sku, qty)"
+	"         WHERE r.id = ANY ($1)"
 	"         GROUP BY l.sku) x"
 	" WHERE s.sku = x.sku",
 	3, {UUIDARRAYOID, BOOLOID, TIMESTAMPTZOID}
@@ -94,16 +94,16 @@ static InvPlan extend_hold_plan = {
 
 /* units of sku ($2) in the holds $1 */
 static InvPlan holds_units_plan = {
-	"SELECT coalesce(sum(l.qty), 0)::bigint FROM inventory.reservation_line l"
-	" WHERE l.reservation_id = ANY ($1) AND l.sku = $2",
+	"SELECT coalesce(sum(l.qty), 0)::bigint"
+	"  FROM inventory.reservation r, unnest(r.skus, r.qtys) AS l(sku, qty)"
+	" WHERE r.id = ANY ($1) AND l.sku = $2",
 	2, {UUIDARRAYOID, TEXTOID}
 };
 
 /* the lines of SKUs $2 in holds $1, hold by hold, oldest expiry first */
 static InvPlan hold_lines_plan = {
-	"SELECT l.reservation_id, l.sku, l.qty"
-	"  FROM inventory.reservation r"
-	"  JOIN inventory.reservation_line l ON l.reservation_id = r.id"
+	"SELECT r.id, l.sku, l.qty"
+	"  FROM inventory.reservation r, unnest(r.skus, r.qtys) AS l(sku, qty)"
 	" WHERE r.id = ANY ($1) AND l.sku = ANY ($2)"
 	" ORDER BY r.expires_at, r.id, l.sku COLLATE \"C\"",
 	2, {UUIDARRAYOID, TEXTARRAYOID}
@@ -112,9 +112,7 @@ static InvPlan hold_lines_plan = {
 /* candidates for a reclaim: overdue holds with a line of one of $1 */
 static InvPlan overdue_for_skus_plan = {
 	"SELECT r.id FROM inventory.reservation r"
-	" WHERE r.state = 'held' AND r.expires_at <= $2"
-	"   AND EXISTS (SELECT 1 FROM inventory.reservation_line l"
-	"                WHERE l.reservation_id = r.id AND l.sku = ANY ($1))",
+	" WHERE r.state = 'held' AND r.expires_at <= $2 AND r.skus && $1",
 	2, {TEXTARRAYOID, TIMESTAMPTZOID}
 };
 
@@ -133,8 +131,8 @@ static InvPlan overdue_batch_plan = {
 
 /* SKUs of holds $1 whose stock rows the caller does not hold ($2) */
 static InvPlan foreign_skus_plan = {
-	"SELECT DISTINCT l.sku FROM inventory.reservation_line l"
-	" WHERE l.reservation_id = ANY ($1) AND l.sku <> ALL ($2)",
+	"SELECT DISTINCT l.sku FROM inventory.reservation r, unnest(r.skus) AS l(sku)"
+	" WHERE r.id = ANY ($1) AND l.sku <> ALL ($2)",
 	2, {UUIDARRAYOID, TEXTARRAYOID}
 };
 
@@ -154,9 +152,8 @@ static InvPlan try_lock_stock_plan = {
 static InvPlan lock_overdue_plan = {
 	"SELECT r.id FROM inventory.reservation r"
 	" WHERE r.id = ANY ($1) AND r.state = 'held' AND r.expires_at <= $4"
-	"   AND NOT EXISTS (SELECT 1 FROM inventory.reservation_line l"
-	"                    WHERE l.reservation_id = r.id"
-	"                      AND l.sku <> ALL ($2) AND l.sku <> ALL ($3))"
+	"   AND NOT EXISTS (SELECT 1 FROM unnest(r.skus) AS l(sku)"
+	"                    WHERE l.sku <> ALL ($2) AND l.sku <> ALL ($3))"
 	" ORDER BY r.expires_at"
 	" LIMIT $5"
 	" FOR NO KEY UPDATE OF r SKIP LOCKED",
@@ -185,11 +182,10 @@ static InvPlan finish_one_plan = {
 	"   WHERE r.id = $1 AND r.state = 'held' AND r.expires_at > clock_timestamp()"
 	"  RETURNING r.*),"
 	" ls AS ("
-	"  SELECT array_agg(l.sku ORDER BY l.sku COLLATE \"C\") AS skus,"
-	"         array_agg(l.qty ORDER BY l.sku COLLATE \"C\") AS qtys,"
-	"         count(*) AS n, min(l.sku) AS sku, sum(l.qty)::bigint AS qty, "
-	INV_PAYLOAD_LINES_AGG " AS lines"
-	"    FROM inventory.reservation_line l, r WHERE l.reservation_id = r.id),"
+	"  SELECT r.skus, r.qtys, cardinality(r.skus) AS n, r.skus[1] AS sku, r.qtys[1] AS qty,"
+	"         (SELECT " INV_PAYLOAD_LINES_AGG
+	"            FROM unnest(r.skus, r.qtys) AS l(sku, qty)) AS lines"
+	"    FROM r),"
 	" s AS ("
 	"  UPDATE inventory.stock st"
 	"     SET on_hand = st.on_hand - CASE WHEN $5 THEN ls.qty ELSE 0 END,"

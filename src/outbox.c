@@ -32,8 +32,7 @@ static InvPlan reservation_event_plan = {
 	INV_RESERVATION_PAYLOAD("r.id", "r.state", "r.owner", "r.reference", "r.reason",
 							"r.created_at", "r.expires_at", "r.finished_at", "$3",
 							"(SELECT " INV_PAYLOAD_LINES_AGG
-							" FROM inventory.reservation_line l"
-							" WHERE l.reservation_id = r.id)")
+							" FROM unnest(r.skus, r.qtys) AS l(sku, qty))")
 	"   FROM inventory.reservation r"
 	"  WHERE r.id = ANY ($1)"
 	"  ORDER BY r.id",

@@ -100,11 +100,7 @@ typedef struct ReserveRequest
 
 static InvPlan find_key_plan = {
 	"SELECT r.id,"
-	"       r.owner IS NOT DISTINCT FROM $2"
-	"   AND ARRAY(SELECT l.sku FROM inventory.reservation_line l"
-	"              WHERE l.reservation_id = r.id ORDER BY l.sku COLLATE \"C\") = $3"
-	"   AND ARRAY(SELECT l.qty FROM inventory.reservation_line l"
-	"              WHERE l.reservation_id = r.id ORDER BY l.sku COLLATE \"C\") = $4"
+	"       r.owner IS NOT DISTINCT FROM $2 AND r.skus = $3 AND r.qtys = $4"
 	"  FROM inventory.reservation r"
 	" WHERE r.idempotency_key = $1",
 	4, {TEXTOID, TEXTOID, TEXTARRAYOID, INT8ARRAYOID}
@@ -120,7 +116,7 @@ static InvPlan lock_cart_stock_plan = {
 
 /*
  * The writes of a reserve whose stock rows are locked and whose lines all
- * fit, in one statement: the hold, its lines, the stock and the event,
+ * fit, in one statement: the hold with its lines, the stock and the event,
  * whose payload is made from the values in hand.  Everything joins the
  * inserted hold, so when a keyed insert meets a row with that key (one our
  * key lock did not see coming: written by hand) nothing at all is written
@@ -131,14 +127,12 @@ static InvPlan lock_cart_stock_plan = {
  */
 #define RESERVE_WRITE_HOLD \
 	"WITH h AS (" \
-	"  INSERT INTO inventory.reservation (idempotency_key, owner, created_at, expires_at)" \
-	"  VALUES ($1, $2, $3, $4)"
+	"  INSERT INTO inventory.reservation" \
+	"         (idempotency_key, owner, created_at, expires_at, skus, qtys)" \
+	"  VALUES ($1, $2, $3, $4, $5, $6)"
 #define RESERVE_WRITE_REST \
 	"  RETURNING id, owner, created_at, expires_at)," \
 	" x AS (SELECT * FROM unnest($5::text[], $6::bigint[]) AS x(sku, qty))," \
-	" l AS (" \
-	"  INSERT INTO inventory.reservation_line (reservation_id, sku, qty)" \
-	"  SELECT h.id, x.sku, x.qty FROM h, x)," \
 	" s AS (" \
 	"  UPDATE inventory.stock st" \
 	"     SET reserved = st.reserved + x.qty, version = st.version + 1, updated_at = $3" \
@@ -183,12 +177,10 @@ static InvPlan reserve_one_plan = {
 	"   WHERE sku = $1 AND on_hand - reserved >= $2"
 	"  RETURNING updated_at AS at),"
 	" h AS ("
-	"  INSERT INTO inventory.reservation (idempotency_key, owner, created_at, expires_at)"
-	"  SELECT $3, $4, s.at, s.at + $5 FROM s"
+	"  INSERT INTO inventory.reservation"
+	"         (idempotency_key, owner, created_at, expires_at, skus, qtys)"
+	"  SELECT $3, $4, s.at, s.at + $5, ARRAY[$1::text], ARRAY[$2::bigint] FROM s"
 	"  RETURNING id, owner, created_at, expires_at),"
-	" l AS ("
-	"  INSERT INTO inventory.reservation_line (reservation_id, sku, qty)"
-	"  SELECT h.id, $1, $2 FROM h),"
 	" e AS ("
 	"  INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
 	"  SELECT h.created_at, 'reservation', h.id::text, 'reservation.held', "

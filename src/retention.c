@@ -39,20 +39,16 @@ PG_FUNCTION_INFO_V1(inv_purge);
 
 static InvPlan purge_holds_plan = {
 	"WITH victims AS ("
-	"  SELECT r.id, r.state FROM inventory.reservation r"
+	"  SELECT r.id, r.state, r.skus, r.qtys FROM inventory.reservation r"
 	"   WHERE r.finished_at < $1"
 	"   ORDER BY r.finished_at LIMIT $2"
 	"   FOR UPDATE SKIP LOCKED),"
 	" sold AS ("
 	"  INSERT INTO inventory.purged_sales AS p (sku, qty)"
-	"  SELECT l.sku, sum(l.qty) FROM inventory.reservation_line l"
-	"    JOIN victims v ON v.id = l.reservation_id"
+	"  SELECT l.sku, sum(l.qty) FROM victims v, unnest(v.skus, v.qtys) AS l(sku, qty)"
 	"   WHERE v.state = 'committed'"
 	"   GROUP BY l.sku ORDER BY l.sku COLLATE \"C\""
-	"  ON CONFLICT (sku) DO UPDATE SET qty = p.qty + excluded.qty),"
-	" lines AS ("
-	"  DELETE FROM inventory.reservation_line l USING victims v"
-	"   WHERE l.reservation_id = v.id)"
+	"  ON CONFLICT (sku) DO UPDATE SET qty = p.qty + excluded.qty)"
 	" DELETE FROM inventory.reservation r USING victims v WHERE r.id = v.id",
 	2, {TIMESTAMPTZOID, INT4OID}
 };

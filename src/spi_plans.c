@@ -23,13 +23,38 @@ inv_spi_connect(void)
 		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
 }
 
+/*
+ * In a PG_CATCH block: an error saying that a statement names a table or
+ * column the installed schema does not have means the library is newer
+ * than the extension's SQL objects (a package upgrade not yet followed by
+ * ALTER EXTENSION ... UPDATE).  Say that, rather than what the parser saw;
+ * rethrow anything else.  The parser sees the statement when it is
+ * prepared and again when a kept plan is revalidated (after DROP and
+ * CREATE EXTENSION in the same session, say).
+ */
+static void
+rethrow_schema_error(MemoryContext cxt)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	if (edata->sqlerrcode != ERRCODE_UNDEFINED_COLUMN &&
+		edata->sqlerrcode != ERRCODE_UNDEFINED_TABLE)
+		PG_RE_THROW();
+	FlushErrorState();
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("the inventory library needs a newer version of the extension's tables"),
+			 errdetail("%s", edata->message),
+			 errhint("Run ALTER EXTENSION inventory UPDATE.")));
+}
+
 static SPIPlanPtr
 inv_plan_get(InvPlan *plan)
 {
 	if (plan->plan == NULL)
 	{
-		SPIPlanPtr	p;
-
 		/*
 		 * Always the generic plan.  Every statement here finds its rows by
 		 * key, so a custom plan is never better; but its estimate can look
@@ -37,8 +62,8 @@ inv_plan_get(InvPlan *plan)
 		 * plan, one to a custom one), and then the plan cache plans the
 		 * statement again at every call: 75 us per commit, measured.
 		 */
-		p = SPI_prepare_cursor(plan->sql, plan->nargs, plan->argtypes,
-							   CURSOR_OPT_GENERIC_PLAN);
+		SPIPlanPtr	p = SPI_prepare_cursor(plan->sql, plan->nargs, plan->argtypes,
+										   CURSOR_OPT_GENERIC_PLAN);
 
 		if (p == NULL)
 			elog(ERROR, "inventory: SPI_prepare failed (%s) for: %s",
@@ -53,9 +78,18 @@ inv_plan_get(InvPlan *plan)
 uint64
 inv_plan_exec(InvPlan *plan, Datum *values, const char *nulls, long count)
 {
-	int			rc;
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc = 0;
 
-	rc = SPI_execute_plan(inv_plan_get(plan), values, nulls, false, count);
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(inv_plan_get(plan), values, nulls, false, count);
+	}
+	PG_CATCH();
+	{
+		rethrow_schema_error(cxt);
+	}
+	PG_END_TRY();
 	if (rc < 0)
 		elog(ERROR, "inventory: SPI_execute_plan failed (%s) for: %s",
 			 SPI_result_code_string(rc), plan->sql);
