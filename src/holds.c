@@ -163,14 +163,16 @@ static InvPlan lock_overdue_plan = {
 /*
  * Commit or release of one hold in force, in one statement: the update
  * locks the hold and decides (held, and the clock, read once the lock is
- * held, before its expiry); the hold's lines are read once, its event is
- * written from the row as it now stands, and when the hold has one line
- * (one stock row, so no order to keep) that row is updated too.  A hold of
- * several lines has its stock rows locked in order and updated by the
- * caller (apply_lines_plan).  The statement returns the clock, the lines'
- * SKUs and quantities in byte order, their number and the stock rows it
- * updated.  No row when the hold is not in force (or not there): the
- * caller then looks why.
+ * held, before its expiry), and its event's payload is made from the row
+ * as it now stands.  A hold of one line (one stock row, so no order to
+ * keep) has that row updated and then its event written, in the same
+ * statement.  A hold of several lines has its stock rows locked in order
+ * and then updated, with its event, by the caller (apply_lines_plan): an
+ * event's seq is always taken once the stock rows it changes are locked,
+ * so that the events of a SKU are in the order of its changes.  The
+ * statement returns the clock, the lines' SKUs and quantities, their
+ * number, the stock rows it updated and the payload.  No row when the hold
+ * is not in force (or not there): the caller then looks why.
  *
  * $5: true when the units are sold (commit), false when they go back.
  */
@@ -181,45 +183,60 @@ static InvPlan finish_one_plan = {
 	"         reference = coalesce($3, r.reference), reason = coalesce($4, r.reason)"
 	"   WHERE r.id = $1 AND r.state = 'held' AND r.expires_at > clock_timestamp()"
 	"  RETURNING r.*),"
-	" ls AS ("
-	"  SELECT r.skus, r.qtys, cardinality(r.skus) AS n, r.skus[1] AS sku, r.qtys[1] AS qty,"
-	"         (SELECT " INV_PAYLOAD_LINES_AGG
-	"            FROM unnest(r.skus, r.qtys) AS l(sku, qty)) AS lines"
-	"    FROM r),"
+	" p AS ("
+	"  SELECT "
+	INV_RESERVATION_PAYLOAD("r.id", "r.state", "r.owner", "r.reference", "r.reason",
+							"r.created_at", "r.expires_at", "r.finished_at",
+							"r.finished_at",
+							"(SELECT " INV_PAYLOAD_LINES_AGG
+							"   FROM unnest(r.skus, r.qtys) AS l(sku, qty))")
+	" AS payload FROM r),"
 	" s AS ("
 	"  UPDATE inventory.stock st"
-	"     SET on_hand = st.on_hand - CASE WHEN $5 THEN ls.qty ELSE 0 END,"
-	"         reserved = st.reserved - ls.qty,"
+	"     SET on_hand = st.on_hand - CASE WHEN $5 THEN r.qtys[1] ELSE 0 END,"
+	"         reserved = st.reserved - r.qtys[1],"
 	"         version = st.version + 1,"
 	"         updated_at = r.finished_at"
-	"    FROM ls, r"
-	"   WHERE ls.n = 1 AND st.sku = ls.sku"
+	"    FROM r"
+	"   WHERE cardinality(r.skus) = 1 AND st.sku = r.skus[1]"
 	"  RETURNING 1),"
 	" e AS ("
 	"  INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
-	"  SELECT r.finished_at, 'reservation', r.id::text, $6, "
-	INV_RESERVATION_PAYLOAD("r.id", "r.state", "r.owner", "r.reference", "r.reason",
-							"r.created_at", "r.expires_at", "r.finished_at",
-							"r.finished_at", "ls.lines")
-	"    FROM r, ls)"
-	" SELECT r.finished_at, ls.skus, ls.qtys, ls.n, (SELECT count(*) FROM s)"
-	"   FROM r, ls",
+	"  SELECT r.finished_at, 'reservation', r.id::text, $6, p.payload"
+	"    FROM r, p, (SELECT count(*) AS n FROM s) AS sc"
+	"   WHERE sc.n = 1)"
+	" SELECT r.finished_at, r.skus, r.qtys, cardinality(r.skus),"
+	"        (SELECT count(*) FROM s), p.payload"
+	"   FROM r, p",
 	6, {UUIDOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID}
 };
 
 /*
- * The stock rows of a hold of several lines ($1 SKUs, $2 quantities),
- * locked already.  $3: true when the units are sold.
+ * The stock rows of a hold of several lines ($1 SKUs in byte order, $2
+ * quantities): locked in that order first (k, whose count is an initplan
+ * of the update, so it runs to the end before any row is updated), then
+ * updated, then its event ($5 aggregateid, $6 type, $7 payload).  $3: true
+ * when the units are sold.
  */
 static InvPlan apply_lines_plan = {
-	"UPDATE inventory.stock st"
-	"   SET on_hand = st.on_hand - CASE WHEN $3 THEN x.qty ELSE 0 END,"
-	"       reserved = st.reserved - x.qty,"
-	"       version = st.version + 1,"
-	"       updated_at = $4"
-	"  FROM unnest($1::text[], $2::bigint[]) AS x(sku, qty)"
-	" WHERE st.sku = x.sku",
-	4, {TEXTARRAYOID, INT8ARRAYOID, BOOLOID, TIMESTAMPTZOID}
+	"WITH k AS ("
+	"  SELECT st.sku FROM inventory.stock st WHERE st.sku = ANY ($1)"
+	"   ORDER BY st.sku COLLATE \"C\" FOR NO KEY UPDATE),"
+	" s AS ("
+	"  UPDATE inventory.stock st"
+	"     SET on_hand = st.on_hand - CASE WHEN $3 THEN x.qty ELSE 0 END,"
+	"         reserved = st.reserved - x.qty,"
+	"         version = st.version + 1,"
+	"         updated_at = $4"
+	"    FROM unnest($1::text[], $2::bigint[]) AS x(sku, qty)"
+	"   WHERE st.sku = x.sku AND (SELECT count(*) FROM k) = cardinality($1)"
+	"  RETURNING 1),"
+	" e AS ("
+	"  INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
+	"  SELECT $4, 'reservation', $5, $6, $7 FROM (SELECT count(*) AS n FROM s) AS sc"
+	"   WHERE sc.n > 0)"
+	" SELECT count(*) FROM s",
+	7, {TEXTARRAYOID, INT8ARRAYOID, BOOLOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, JSONBOID}
 };
 
 static const char *const hold_end_state[] = {
@@ -277,15 +294,15 @@ holds_finish(Datum ids, int nids, HoldEnd end, TimestampTz now,
 /*
  * Commit or release hold id if it is in force: one statement for a hold of
  * one line (finish_one_plan); a hold of several lines then locks its stock
- * rows in order and updates them (apply_lines_plan).  false, with nothing
+ * rows in order and updates them in a second one (apply_lines_plan).  false, with nothing
  * written, when it is not in force: the caller looks why under the hold's
  * lock.
  */
 static bool
 finish_one(pg_uuid_t *id, HoldEnd end, text *reference, text *reason)
 {
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	int64		nlines;
 	int64		updated;
@@ -314,20 +331,24 @@ finish_one(pg_uuid_t *id, HoldEnd end, text *reference, text *reason)
 	if (nlines == 0)
 		elog(ERROR, "inventory: reservation %s has no line", inv_uuid_str(id));
 
-	/* several rows: lock them in order first, as everywhere */
+	/* several rows: locked in order first, as everywhere */
 	if (nlines > 1)
 	{
+		Datum		payload;
+
 		/* the SPI tuple table goes with the next statement: keep the values */
 		skus = datumCopy(inv_result(0, 2, &isnull), false, -1);
 		qtys = datumCopy(inv_result(0, 3, &isnull), false, -1);
-		values[0] = inv_uuid_array1(id);
-		inv_plan_exec(&lock_stock_of_holds_plan, values, NULL, 0);
-
+		payload = datumCopy(inv_result(0, 6, &isnull), false, -1);
 		values[0] = skus;
 		values[1] = qtys;
 		values[2] = BoolGetDatum(end == HOLD_COMMITTED);
 		values[3] = TimestampTzGetDatum(now);
-		updated = inv_plan_exec(&apply_lines_plan, values, NULL, 0);
+		values[4] = CStringGetTextDatum(inv_uuid_str(id));
+		values[5] = CStringGetTextDatum(hold_end_event[end]);
+		values[6] = payload;
+		inv_plan_exec(&apply_lines_plan, values, NULL, 0);
+		updated = inv_result_int8(0, 1);
 	}
 	if (updated != nlines)
 		elog(ERROR, "inventory: updated the stock of fewer SKUs than hold %s has",
