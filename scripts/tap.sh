@@ -11,7 +11,9 @@
 #
 # TAP_ONLY=002 runs the files whose names start so.  Needs prove and the
 # Perl module IPC::Run (Debian: libipc-run-perl), and pg_cron for t/004
-# (postgresql-15-cron).
+# (postgresql-15-cron); t/008 runs when prometheus-postgres-exporter and
+# promtool (prometheus) are installed, and fails without them when
+# INV_REQUIRE_MONITORING is set (make test sets it).
 
 set -euo pipefail
 
@@ -36,9 +38,10 @@ fi
 
 dir=${TAP_DIR:-$(mktemp -d /tmp/inventory-tap.XXXXXX)}
 mkdir -p "$dir"
-rm -rf "$dir/t" "$dir/test" "$dir/tmp_check"
-# t/006 loads test/pgbench/harness.sql, as the stress suite does
-cp -r "$root/t" "$root/test" "$dir/"
+rm -rf "$dir/t" "$dir/test" "$dir/monitoring" "$dir/tmp_check"
+# t/006 loads test/pgbench/harness.sql, as the stress suite does; t/008
+# the monitoring kit
+cp -r "$root/t" "$root/test" "$root/monitoring" "$dir/"
 run_as=()
 if [ "$(id -u)" -eq 0 ]; then
 	chown -R postgres: "$dir"
@@ -52,7 +55,8 @@ for f in "$dir"/t/${TAP_ONLY:-}*.pl; do
 	name=$(basename "$f" .pl)
 	rc=0
 	(cd "$dir" && "${run_as[@]}" env PATH="$bindir:$PATH" TESTDIR="$dir" \
-		PG_REGRESS="$pg_regress" prove -v -I "$perl_lib" "t/$name.pl") >"$dir/$name.out" 2>&1 || rc=$?
+		PG_REGRESS="$pg_regress" INV_REQUIRE_MONITORING="${INV_REQUIRE_MONITORING:-}" \
+		prove -v -I "$perl_lib" "t/$name.pl") >"$dir/$name.out" 2>&1 || rc=$?
 	echo "$rc" >"$dir/$name.rc"
 	echo "# $name.pl"
 	cat "$dir/$name.out"

@@ -112,7 +112,8 @@ run_tap() {
 	local dir=$INV_TMP/tap f name out ok notok rc
 	inv_log "TAP"
 	rm -rf "$dir"
-	TAP_DIR=$dir PG_CONFIG=$PG_CONFIG "$INV_ROOT/scripts/tap.sh" >"$INV_TMP/tap.log" 2>&1 || true
+	TAP_DIR=$dir PG_CONFIG=$PG_CONFIG INV_REQUIRE_MONITORING=1 \
+		"$INV_ROOT/scripts/tap.sh" >"$INV_TMP/tap.log" 2>&1 || true
 	grep -E '^(not )?ok |^#|^Result' "$INV_TMP/tap.log" || true
 	for f in "$dir"/*.rc; do
 		[ -e "$f" ] || { fail "tap (no test ran)"; cat "$INV_TMP/tap.log"; return; }
@@ -177,7 +178,9 @@ summary() {
 
 # a set-up that fails still ends with the summary line
 setup_failed() { fail "set-up: $1"; summary; exit 1; }
-inv_packages postgresql-15-cron || setup_failed "installing packages"
+# pg_cron for t/004; the exporter and promtool for t/008 (the monitoring kit)
+inv_packages postgresql-15-cron prometheus-postgres-exporter prometheus \
+	|| setup_failed "installing packages"
 inv_build || setup_failed "building the extension"
 # durability is not under test here: fsync off keeps the suite fast.  The
 # cluster is set up as README tells a DBA to (the library preloaded, the
