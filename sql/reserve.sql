@@ -205,3 +205,38 @@ SELECT count(*) AS events FROM test_events(:mark);
 SELECT test_fingerprint() = :'fp' AS unchanged;
 COMMIT;
 SELECT count(*) AS rolled_back_holds FROM test_hold WHERE label = 'rsv12';
+
+--
+-- In a read-only transaction (and so on a hot standby, where every
+-- transaction is) each function that writes refuses with 25006 and its
+-- name, before anything else; the reads answer.  Nothing changes.
+--
+CREATE FUNCTION pg_temp.attempt(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE q;
+	RETURN 'answered';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+SELECT test_fingerprint() AS fp \gset
+BEGIN READ ONLY;
+SELECT f, pg_temp.attempt('SELECT ' || f) AS outcome FROM (VALUES
+	('inv_reserve(''RSV-A'', 1)'),
+	('inv_reserve_cart(''[{"sku": "RSV-A", "qty": 1}]'')'),
+	('inv_try_reserve_cart(''[{"sku": "RSV-A", "qty": 1}]'')'),
+	('inv_commit(''00000000-0000-0000-0000-000000000000'')'),
+	('inv_release(''00000000-0000-0000-0000-000000000000'')'),
+	('inv_extend(''00000000-0000-0000-0000-000000000000'', ''1 minute'')'),
+	('inv_sweep()'),
+	('inv_set_stock(''RSV-A'', 100)'),
+	('inv_adjust(''RSV-A'', 1)'),
+	('inv_purge()'),
+	('inv_outbox_subscribe(''ro-relay'')'),
+	('inv_outbox_next(''ro-relay'')'),
+	('inv_outbox_ack(''ro-relay'', 0)'),
+	('inv_outbox_unsubscribe(''ro-relay'')'),
+	('inv_stock(''RSV-A'')'),
+	('inv_available(''RSV-A'')'),
+	('inv_verify()')) AS v(f);
+ROLLBACK;
+SELECT test_fingerprint() = :'fp' AS unchanged;

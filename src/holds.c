@@ -560,6 +560,7 @@ inv_commit(PG_FUNCTION_ARGS)
 	char	   *state;
 	bool		done = false;
 
+	inv_require_writable(fcinfo);
 	inv_spi_connect();
 	if (finish_one(id, HOLD_COMMITTED, reference, NULL))
 	{
@@ -600,6 +601,7 @@ inv_release(PG_FUNCTION_ARGS)
 	char	   *state;
 	bool		done = false;
 
+	inv_require_writable(fcinfo);
 	inv_spi_connect();
 	if (finish_one(id, HOLD_RELEASED, NULL, reason))
 	{
@@ -640,6 +642,7 @@ inv_extend(PG_FUNCTION_ARGS)
 	bool		overdue;
 	char	   *state;
 
+	inv_require_writable(fcinfo);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -700,6 +703,7 @@ inv_sweep(PG_FUNCTION_ARGS)
 	int32		max_holds;
 	int			nids;
 
+	inv_require_writable(fcinfo);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -14,11 +14,14 @@
 
 #include <limits.h>
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "errors.h"
@@ -67,6 +70,20 @@ _PG_init(void)
 	worker_init();
 
 	MarkGUCPrefixReserved("inventory");
+}
+
+/*
+ * Every function that writes calls this first: in a read-only transaction,
+ * and so on a hot standby, it refuses with 25006 and the function's name,
+ * as PostgreSQL refuses a write, before anything else could fail in a way
+ * an application cannot branch on (a standby refuses even to assign a
+ * transaction id, with an internal error).
+ */
+void
+inv_require_writable(FunctionCallInfo fcinfo)
+{
+	if (XactReadOnly)
+		PreventCommandIfReadOnly(psprintf("%s()", get_func_name(fcinfo->flinfo->fn_oid)));
 }
 
 /* ----------------------------------------------------------------

@@ -22,6 +22,7 @@ extern int	inv_max_cart_lines;
  * Argument checks: each raises 22004 for a NULL and 22023 for a bad value,
  * naming the argument, before anything is read or written.
  */
+extern void inv_require_writable(FunctionCallInfo fcinfo);
 extern char *inv_arg_sku(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern int64 inv_arg_int8(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern pg_uuid_t *inv_arg_uuid(FunctionCallInfo fcinfo, int argno, const char *argname);

@@ -354,6 +354,7 @@ inv_outbox_subscribe(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	int64		horizon;
 
+	inv_require_writable(fcinfo);
 	if (start < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -411,6 +412,7 @@ inv_outbox_unsubscribe(PG_FUNCTION_ARGS)
 	Datum		value = PointerGetDatum(arg_consumer(fcinfo, 0));
 	uint64		n;
 
+	inv_require_writable(fcinfo);
 	inv_spi_connect();
 	n = inv_plan_exec(&delete_consumer_plan, &value, NULL, 0);
 	SPI_finish();
@@ -433,6 +435,7 @@ inv_outbox_next(PG_FUNCTION_ARGS)
 	int64		acked;
 	int64		horizon;
 
+	inv_require_writable(fcinfo);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -493,6 +496,7 @@ inv_outbox_ack(PG_FUNCTION_ARGS)
 	int64		upto = inv_arg_int8(fcinfo, 1, "upto_seq");
 	int64		acked;
 
+	inv_require_writable(fcinfo);
 	if (upto < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -671,6 +671,7 @@ inv_reserve(PG_FUNCTION_ARGS)
 	ReserveRequest req;
 	ReserveOutcome *out = outcome_new(cart);
 
+	inv_require_writable(fcinfo);
 	request_init(&req, fcinfo, 2, cart);
 	reserve(&req, out);
 	return reserve_result(out);
@@ -687,6 +688,7 @@ inv_reserve_cart(PG_FUNCTION_ARGS)
 	ReserveRequest req;
 	ReserveOutcome *out = outcome_new(cart);
 
+	inv_require_writable(fcinfo);
 	request_init(&req, fcinfo, 1, cart);
 	reserve(&req, out);
 	return reserve_result(out);
@@ -736,6 +738,7 @@ inv_try_reserve_cart(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 
+	inv_require_writable(fcinfo);
 	request_init(&req, fcinfo, 1, cart);
 	/* in FROM the executor knows the row type: no catalog lookup per call */
 	InitMaterializedSRF(fcinfo, rsinfo->expectedDesc != NULL ?

@@ -30,6 +30,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "inventory.h"
 #include "retention.h"
 #include "shmem.h"
 #include "spi_plans.h"
@@ -134,6 +135,7 @@ inv_purge(PG_FUNCTION_ARGS)
 {
 	int32		max_rows;
 
+	inv_require_writable(fcinfo);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -162,6 +162,7 @@ inv_set_stock(PG_FUNCTION_ARGS)
 	TimestampTz now;
 	StockRow	row;
 
+	inv_require_writable(fcinfo);
 	if (on_hand < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -215,6 +216,7 @@ inv_adjust(PG_FUNCTION_ARGS)
 	StockRow	row;
 	int64		on_hand;
 
+	inv_require_writable(fcinfo);
 	if (delta == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -104,6 +104,8 @@ int			inv_sweep_batch = 100;
 int			inv_retention = 7 * 24 * 3600;
 char	   *inv_databases = NULL;
 bool		inv_sweeper = true;
+/* may a writer send its own NOTIFY when no sweeper will? */
+static bool inv_writer_notify = true;
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
@@ -1015,7 +1017,7 @@ worker_xact_callback(XactEvent event, void *arg)
 			{
 				if (sweeper_running())
 					notify_via_sweeper = true;
-				else
+				else if (inv_writer_notify)
 					Async_Notify(INV_OUTBOX_CHANNEL, NULL);
 			}
 			break;
@@ -1230,6 +1232,22 @@ worker_init(void)
 							 "Whether a sweeper serves the database; set it per database with ALTER DATABASE.",
 							 "Off: holds expire only when inv_sweep() runs or a reserve needs their units.",
 							 &inv_sweeper,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	/*
+	 * Without a sweeper each writer sends its own NOTIFY, and PostgreSQL
+	 * serialises the commits of every notifying transaction of the cluster
+	 * on one lock, held through the commit's WAL flush: measured on 2
+	 * cores, 64 clients, checkouts ran at 315-476/s with it and 883-975/s
+	 * without.  Off: no NOTIFY then; relays find the events by polling.
+	 */
+	DefineCustomBoolVariable("inventory.writer_notify",
+							 "Whether a transaction that wrote outbox events sends NOTIFY inventory_outbox itself when no sweeper serves the database.",
+							 "Off: relays find those events by polling; with a sweeper nothing changes.",
+							 &inv_writer_notify,
 							 true,
 							 PGC_SUSET,
 							 0,

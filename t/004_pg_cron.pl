@@ -44,6 +44,23 @@ is(sql(q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'inventory s
 		'without a sweeper the writing session sends NOTIFY inventory_outbox');
 }
 
+# ... unless inventory.writer_notify is off: then nobody does
+{
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start(
+		[ 'psql', '-XAtq', '-d', $node->connstr('postgres'),
+		  '-c', 'LISTEN inventory_outbox', '-c', 'SELECT pg_sleep(1.5)' ],
+		'>', \$out, '2>', \$err);
+	sleep(0.5);
+	sql(q{SET inventory.writer_notify = off;
+		SELECT pg_backend_pid() FROM inv_set_stock('quiet', 1)});
+	$h->finish;
+	is(sql(q{SELECT count(*) FROM inventory.outbox WHERE aggregateid = 'quiet'}), '1',
+		'the event is written');
+	unlike($out, qr/Asynchronous notification/,
+		'with inventory.writer_notify = off the writing session sends no NOTIFY');
+}
+
 # pg_cron 1.4 (Debian 12) runs jobs at minute boundaries: one job waits for
 # the 1 s holds to be overdue, sweeps, waits past the 1 s retention, and
 # purges.  Everything it should act on is
