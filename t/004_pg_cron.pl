@@ -74,8 +74,11 @@ my $half = sql(q{SELECT max(seq) FROM (SELECT seq FROM inv_outbox_next('relay', 
 sql("SELECT inv_outbox_ack('relay', $half)");
 my $events = sql('SELECT count(*) FROM inventory.outbox');
 sql(q{ALTER SYSTEM SET inventory.retention = '1s'; SELECT pg_reload_conf();});
-sql(q{SELECT cron.schedule('inventory', '* * * * *',
-		'SELECT pg_sleep(1.5); SELECT inv_sweep(); SELECT pg_sleep(1.5); SELECT inv_purge();')});
+# (schedule_in_database, as README shows it: here the shop's database is
+# pg_cron's own)
+sql(q{SELECT cron.schedule_in_database('inventory', '* * * * *',
+		'SELECT pg_sleep(1.5); SELECT inv_sweep(); SELECT pg_sleep(1.5); SELECT inv_purge();',
+		'postgres')});
 # (pg_cron 1.4 marks a run succeeded after its first statement: wait for
 # the effect instead)
 ok($node->poll_query_until('postgres', 'SELECT count(*) FROM inventory.reservation', '0'),
