@@ -29,37 +29,34 @@ sleep(1);
 is(sql(q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'inventory sweeper'}), '0',
 	'with sweep_interval = 0 no sweeper runs');
 
-# without a sweeper the writer sends its NOTIFY itself
+# What a LISTEN session hears while $during runs.
+sub listen_while
 {
+	my ($during) = @_;
 	my ($out, $err) = ('', '');
 	my $h = IPC::Run::start(
 		[ 'psql', '-XAtq', '-d', $node->connstr('postgres'),
 		  '-c', 'LISTEN inventory_outbox', '-c', 'SELECT pg_sleep(1.5)' ],
 		'>', \$out, '2>', \$err);
 	sleep(0.5);
-	my $writer = sql(q{SELECT pg_backend_pid() FROM inv_set_stock('loud', 1)});
+	$during->();
 	$h->finish;
-	like($out,
-		qr/Asynchronous notification "inventory_outbox" received from server process with PID $writer\./,
-		'without a sweeper the writing session sends NOTIFY inventory_outbox');
+	return $out;
 }
 
+# without a sweeper the writer sends its NOTIFY itself
+my $writer;
+like(listen_while(sub { $writer = sql(q{SELECT pg_backend_pid() FROM inv_set_stock('loud', 1)}) }),
+	qr/Asynchronous notification "inventory_outbox" received from server process with PID $writer\./,
+	'without a sweeper the writing session sends NOTIFY inventory_outbox');
+
 # ... unless inventory.writer_notify is off: then nobody does
-{
-	my ($out, $err) = ('', '');
-	my $h = IPC::Run::start(
-		[ 'psql', '-XAtq', '-d', $node->connstr('postgres'),
-		  '-c', 'LISTEN inventory_outbox', '-c', 'SELECT pg_sleep(1.5)' ],
-		'>', \$out, '2>', \$err);
-	sleep(0.5);
-	sql(q{SET inventory.writer_notify = off;
-		SELECT pg_backend_pid() FROM inv_set_stock('quiet', 1)});
-	$h->finish;
-	is(sql(q{SELECT count(*) FROM inventory.outbox WHERE aggregateid = 'quiet'}), '1',
-		'the event is written');
-	unlike($out, qr/Asynchronous notification/,
-		'with inventory.writer_notify = off the writing session sends no NOTIFY');
-}
+unlike(listen_while(sub {
+		sql(q{SET inventory.writer_notify = off; SELECT inv_set_stock('quiet', 1)}) }),
+	qr/Asynchronous notification/,
+	'with inventory.writer_notify = off the writing session sends no NOTIFY');
+is(sql(q{SELECT count(*) FROM inventory.outbox WHERE aggregateid = 'quiet'}), '1',
+	'the event is written all the same');
 
 # pg_cron 1.4 (Debian 12) runs jobs at minute boundaries: one job waits for
 # the 1 s holds to be overdue, sweeps, waits past the 1 s retention, and
