@@ -10,14 +10,15 @@
 #   dump         scripts/dump_restore.sh          one test per check
 #   stress       scripts/stress.sh                one test per invariant
 #   clients      scripts/clients.sh               one test per check
+#   broker       scripts/broker.sh                one test per check
 #   demo         scripts/demo.sh (make demo)      one test
 #
-# SUITES="regress isolation nopreload pgtap tap dump stress clients demo" picks suites (default:
+# SUITES="regress isolation nopreload pgtap tap dump stress clients broker demo" picks suites (default:
 # all); TAP_ONLY=002 runs the TAP files whose names start so.
 
 source "$(dirname "$0")/lib.sh"
 
-SUITES=${SUITES:-"regress isolation nopreload pgtap tap dump stress clients demo"}
+SUITES=${SUITES:-"regress isolation nopreload pgtap tap dump stress clients broker demo"}
 passed=0
 failed=0
 failures=()
@@ -154,6 +155,8 @@ run_checks() {
 run_stress() { run_checks stress "$INV_ROOT/scripts/stress.sh"; }
 # the example services of examples/, through pgbouncer (transaction pooling)
 run_clients() { run_checks clients "$INV_ROOT/scripts/clients.sh"; }
+# the outbox relay of examples/relay into RabbitMQ, with kills and a broker restart
+run_broker() { run_checks broker "$INV_ROOT/scripts/broker.sh"; }
 
 # make demo, the README's other command, on a cluster of its own
 run_demo() {
