@@ -1,6 +1,6 @@
 # inventory: a PostgreSQL extension for stock reservations (PGXS)
 #
-#   make && sudo make install && make installcheck   -- your own server
+#   make && make install && make installcheck        -- your own server (install as root)
 #   make demo                                        -- flash sale on a throwaway cluster
 #   make test                                        -- every suite on a throwaway cluster
 
