@@ -132,7 +132,8 @@ BEGIN
 			UNION ALL
 			SELECT s.sku || ': on_hand ' || s.on_hand || ', reserved ' || s.reserved
 				   || ', seeded ' || b.on_hand || ', sold ' || coalesce(c.qty, 0)
-			  FROM inventory.stock s
+			  FROM (SELECT sku, on_hand, reserved + overdue AS reserved
+					  FROM inventory.stock_levels) s
 			  JOIN bench.seed b USING (sku)
 			  LEFT JOIN (SELECT l.sku, sum(l.qty) AS qty
 						   FROM inventory.reservation_line l

@@ -3,7 +3,7 @@
 # (top level and inside the functions, by pg_stat_statements with
 # track = all), WAL records, full-page images and WAL bytes (pg_stat_wal),
 # per reserve and per commit, for the extension and for the guarded UPDATE
-# of make bench.  These numbers do not drift with the machine's load.
+# of make bench, and per checkout for make bench's floor (hold_event).  These numbers do not drift with the machine's load.
 #
 # One client, N checkouts over 1,000 SKUs (N=2000 by default), each step a
 # transaction of its own, as in make bench; the tables are warmed and a
@@ -26,7 +26,7 @@ INV_PRELOAD='inventory,pg_stat_statements' inv_start \
 trap inv_stop EXIT
 inv_psql -d postgres -c "CREATE DATABASE budget"
 inv_psql -d budget -c "CREATE EXTENSION inventory" -c "CREATE EXTENSION pg_stat_statements" \
-	-f "$B/schema.sql" >/dev/null
+	-f "$B/schema.sql" -f "$B/floor/schema.sql" >/dev/null
 inv_psql -d budget -c "SELECT bench.reset('inventory', 0, 999, 1000000000)" \
 	-c "INSERT INTO bench.stock (sku, on_hand) SELECT sku, on_hand FROM bench.seed" >/dev/null
 
@@ -68,6 +68,9 @@ for c in inventory guarded_update; do
 		printf '%-34s %10s %10s %8s %10s\n' "$c $step" "$st" "$rec" "$fpi" "$bytes"
 	done
 done
+# the floor of make bench: a narrow hold and two narrow events, nothing else
+read -r st rec fpi bytes < <(measure "$B/hold_event.sql" | tr '|' ' ')
+printf '%-34s %10s %10s %8s %10s\n' "hold_event checkout (floor)" "$st" "$rec" "$fpi" "$bytes"
 inv_psql -d budget -Atc "SELECT count(*) FROM inv_verify()" | grep -qx 0 || echo "inv_verify() is not clean" >&2
 # what the rows weigh (heap tuple data, without the 24-byte tuple header)
 inv_psql -d budget -Atc "

@@ -162,7 +162,7 @@ got=$(q -c "SELECT count(*) FROM inv_verify()")
 got=$(q -c "
 	SELECT string_agg(s.sku || ': on_hand ' || s.on_hand || ', reserved ' || s.reserved
 	                  || ', sold ' || coalesce(c.qty, 0) || ' of ' || a.received, '; ')
-	  FROM inventory.stock s
+	  FROM (SELECT sku, on_hand, reserved + overdue AS reserved FROM inventory.stock_levels) s
 	  JOIN (SELECT sku, sum(delta) AS received FROM inventory.adjustment GROUP BY sku) a USING (sku)
 	  LEFT JOIN (SELECT l.sku, sum(l.qty) AS qty FROM inventory.reservation_line l
 	               JOIN inventory.reservation r ON r.id = l.reservation_id

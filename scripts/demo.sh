@@ -90,7 +90,7 @@ while :; do
 	swept_total=$((swept_total + swept))
 	printf '         %s s later, nobody connected: the sweeper expired %d by itself, %d still held\n' \
 		"$((TTL + 1)).5" "$swept" "$still"
-	left=$(q -c "SELECT on_hand FROM inventory.stock WHERE sku = '$SKU'")
+	left=$(q -c "SELECT on_hand FROM harness.stock WHERE sku = '$SKU'")
 	[ "$left" -eq 0 ] && break
 	if [ "$round" -ge "$MAX_ROUNDS" ]; then
 		echo "still $left units unsold after $round rounds" >&2
@@ -116,8 +116,8 @@ UNION ALL SELECT 'expired', count(*) FROM inventory.reservation WHERE state = 'e
 UNION ALL SELECT 'held', count(*) FROM inventory.reservation WHERE state = 'held'
 UNION ALL SELECT 'sold', coalesce(sum(qty), 0) FROM lines WHERE state = 'committed'
 UNION ALL SELECT 'stock', coalesce(sum(delta), 0) FROM inventory.adjustment WHERE sku = '$SKU'
-UNION ALL SELECT 'on_hand', on_hand FROM inventory.stock WHERE sku = '$SKU'
-UNION ALL SELECT 'reserved', reserved FROM inventory.stock WHERE sku = '$SKU'
+UNION ALL SELECT 'on_hand', on_hand FROM harness.stock WHERE sku = '$SKU'
+UNION ALL SELECT 'reserved', reserved FROM harness.stock WHERE sku = '$SKU'
 UNION ALL SELECT 'min_on_hand', min_on_hand FROM hist
 UNION ALL SELECT 'min_reserved', min_reserved FROM hist
 UNION ALL SELECT 'max_reserved', max_reserved FROM hist

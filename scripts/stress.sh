@@ -65,7 +65,7 @@ q >/dev/null <<SQL
 SELECT inv_set_stock('$HOT', $HOT_STOCK, 'stress: initial count');
 SELECT inv_set_stock(harness.sku(i), 10 + (i * 37) % 90, 'stress: initial count')
   FROM generate_series(1, $NSKUS) i;
-CREATE TABLE harness.start_stock AS SELECT sku, on_hand, reserved FROM inventory.stock;
+CREATE TABLE harness.start_stock AS SELECT sku, on_hand, reserved FROM harness.stock;
 CREATE TABLE harness.start_mark AS
 SELECT (SELECT coalesce(max(id), 0) FROM inventory.adjustment) AS adjustment_id,
        (SELECT coalesce(max(seq), 0) FROM inventory.outbox) AS outbox_seq,
@@ -173,20 +173,19 @@ SELECT sku || ': ' || problem || ' (expected ' || expected || ', actual ' || act
   FROM inv_verify()
 SQL
 
-check reserved_is_sum_of_held_lines <<SQL
-SELECT s.sku || ': reserved ' || s.reserved || ', held lines ' || coalesce(h.qty, 0)
+check available_is_what_the_outbox_says <<SQL
+-- the stock row keeps available only: it must be what the events add up to
+SELECT s.sku || ': available ' || s.available || ', replay '
+       || coalesce((h.last_on_hand - h.last_reserved)::text, 'missing')
   FROM inventory.stock s
-  LEFT JOIN (SELECT l.sku, sum(l.qty) AS qty
-               FROM inventory.reservation_line l
-               JOIN inventory.reservation r ON r.id = l.reservation_id AND r.state = 'held'
-              GROUP BY l.sku) h ON h.sku = s.sku
- WHERE s.reserved <> coalesce(h.qty, 0)
+  LEFT JOIN harness.stock_history() h ON h.sku = s.sku
+ WHERE s.available IS DISTINCT FROM h.last_on_hand - h.last_reserved
 SQL
 
 check on_hand_is_start_plus_adjustments_minus_sold <<SQL
 SELECT s.sku || ': on_hand ' || s.on_hand || ', start ' || st.on_hand || ' + adjusted '
        || coalesce(a.delta, 0) || ' - sold ' || coalesce(c.qty, 0)
-  FROM inventory.stock s
+  FROM harness.stock s
   JOIN harness.start_stock st ON st.sku = s.sku
   LEFT JOIN (SELECT sku, sum(delta) AS delta FROM inventory.adjustment
               WHERE id > (SELECT adjustment_id FROM harness.start_mark)
@@ -223,7 +222,7 @@ SQL
 
 check no_negative_stock <<SQL
 SELECT sku || ': on_hand ' || on_hand || ', reserved ' || reserved
-  FROM inventory.stock
+  FROM harness.stock
  WHERE on_hand < 0 OR reserved < 0 OR reserved > on_hand
 SQL
 
@@ -234,7 +233,7 @@ SELECT h.sku || ': lowest on_hand ' || h.min_on_hand || ', lowest reserved ' || 
        || ', lowest available ' || h.min_available || ', replay ends at ' || h.last_on_hand
        || '/' || h.last_reserved || ', row is ' || s.on_hand || '/' || s.reserved
   FROM harness.stock_history() h
-  FULL JOIN inventory.stock s ON s.sku = h.sku
+  FULL JOIN harness.stock s ON s.sku = h.sku
  WHERE h.sku IS NULL OR s.sku IS NULL
     OR h.min_on_hand < 0 OR h.min_reserved < 0 OR h.min_available < 0
     OR h.last_on_hand <> s.on_hand OR h.last_reserved <> s.reserved
@@ -258,7 +257,7 @@ SQL
 check no_holds_left_after_sweep <<SQL
 SELECT 'held: ' || count(*) || ' holds' FROM inventory.reservation WHERE state = 'held' HAVING count(*) > 0
 UNION ALL
-SELECT sku || ': reserved ' || reserved FROM inventory.stock WHERE reserved <> 0
+SELECT sku || ': reserved ' || reserved FROM harness.stock WHERE reserved <> 0
 SQL
 
 check one_held_event_per_reservation <<SQL

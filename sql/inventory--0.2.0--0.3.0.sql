@@ -61,20 +61,63 @@ SELECT r.id AS reservation_id, l.sku, l.qty
 	   unnest(r.skus, r.qtys) AS l(sku, qty);
 COMMENT ON VIEW inventory.reservation_line IS 'units of one SKU in one hold: the lines of inventory.reservation, one row each';
 
+/*
+ * The stock row keeps what a reserve needs, available, and nothing a
+ * commit changes: a sale only turns a hold from held into committed (its
+ * units were already out of available), so a commit neither locks nor
+ * writes the stock row, which a hot SKU's buyers queue for.  reserved is
+ * the sum of the lines of the holds held, on_hand is available + reserved;
+ * inv_stock(), inventory.stock_levels and inv_verify() compute them.
+ * version counts the row's changes: reserves, releases, expiries and
+ * adjustments, not sales.
+ */
+ALTER TABLE inventory.stock ADD COLUMN available bigint;
+UPDATE inventory.stock SET available = on_hand - reserved;
+ALTER TABLE inventory.stock
+	ALTER COLUMN available SET NOT NULL,
+	ADD CONSTRAINT stock_available_check CHECK (available >= 0),
+	DROP CONSTRAINT stock_reserved_le_on_hand,
+	DROP COLUMN on_hand,
+	DROP COLUMN reserved;
+COMMENT ON TABLE inventory.stock IS 'units per SKU free for sale; those held are in the holds';
+COMMENT ON COLUMN inventory.stock.available IS 'units a reserve may take: on_hand minus the units of holds held';
+
+/*
+ * Sales of a SKU and changes of its count are ordered by a lock on the SKU
+ * (locks.h): a commit takes it shared before its event, inv_set_stock and
+ * inv_adjust exclusively before they count the units held.  For the
+ * functions' own statements only.  No SET search_path: it looks nothing up
+ * by name, and a SET would cost every commit a save and restore.
+ */
+CREATE FUNCTION inventory.lock_sales(skus text[])
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'inv_lock_sales'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION inventory.lock_sales(text[]) IS 'the sales locks of the SKUs of a hold being committed (run by inv_commit)';
+REVOKE ALL ON FUNCTION inventory.lock_sales(text[]) FROM PUBLIC;
+
+/*
+ * Stock as a buyer sees it: a hold past its expiry no longer counts,
+ * whether or not a sweep has run.  "overdue" is what the next sweep (or
+ * the next reserve that needs it) will give back.
+ */
 CREATE VIEW inventory.stock_levels AS
 SELECT s.sku,
-	   s.on_hand,
-	   s.reserved - coalesce(o.qty, 0) AS reserved,
-	   s.on_hand - s.reserved + coalesce(o.qty, 0) AS available,
+	   s.available + coalesce(h.held, 0) AS on_hand,
+	   coalesce(h.held, 0) - coalesce(h.overdue, 0) AS reserved,
+	   s.available + coalesce(h.overdue, 0) AS available,
 	   s.version,
 	   s.updated_at,
-	   coalesce(o.qty, 0) AS overdue
+	   coalesce(h.overdue, 0) AS overdue
   FROM inventory.stock s
-  LEFT JOIN (SELECT l.sku, pg_catalog.sum(l.qty)::bigint AS qty
+  LEFT JOIN (SELECT l.sku,
+					pg_catalog.sum(l.qty)::bigint AS held,
+					(pg_catalog.sum(l.qty) FILTER (
+						WHERE r.expires_at <= pg_catalog.clock_timestamp()))::bigint AS overdue
 			   FROM inventory.reservation r,
 					unnest(r.skus, r.qtys) AS l(sku, qty)
-			  WHERE r.state = 'held' AND r.expires_at <= pg_catalog.clock_timestamp()
-			  GROUP BY l.sku) o ON o.sku = s.sku;
+			  WHERE r.state = 'held'
+			  GROUP BY l.sku) h ON h.sku = s.sku;
 COMMENT ON VIEW inventory.stock_levels IS 'on_hand, reserved and available per SKU, counting holds in force only';
 
 REVOKE ALL ON TABLE inventory.reservation_line, inventory.stock_levels FROM PUBLIC;
@@ -115,16 +158,13 @@ AS $$
 	recent AS (
 		SELECT r.* FROM inventory.reservation r, purged
 		 WHERE r.created_at > purged.before)
-	SELECT s.sku, 'reserved is not the sum of held lines', coalesce(h.qty, 0), s.reserved
-	  FROM inventory.stock s LEFT JOIN held h ON h.sku = s.sku
-	 WHERE s.reserved <> coalesce(h.qty, 0)
-	UNION ALL
 	SELECT s.sku, 'on_hand is not adjustments minus committed lines',
-		   coalesce(a.qty, 0) - coalesce(c.qty, 0), s.on_hand
+		   coalesce(a.qty, 0) - coalesce(c.qty, 0), s.available + coalesce(h.qty, 0)
 	  FROM inventory.stock s
+	  LEFT JOIN held h ON h.sku = s.sku
 	  LEFT JOIN adjusted a ON a.sku = s.sku
 	  LEFT JOIN sold c ON c.sku = s.sku
-	 WHERE s.on_hand <> coalesce(a.qty, 0) - coalesce(c.qty, 0)
+	 WHERE s.available + coalesce(h.qty, 0) <> coalesce(a.qty, 0) - coalesce(c.qty, 0)
 	UNION ALL
 	SELECT coalesce(a.sku, e.sku), 'stock.adjusted events do not match the ledger',
 		   coalesce(a.n, 0), coalesce(e.n, 0)

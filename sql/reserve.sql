@@ -197,10 +197,10 @@ SELECT test_fingerprint() AS fp \gset
 SELECT test_mark() AS mark \gset
 SAVEPOINT before_hold;
 SELECT test_keep('rsv12', inv_reserve('RSV-A', 1)) IS NOT NULL AS reserved;
-SELECT on_hand, reserved FROM inventory.stock WHERE sku = 'RSV-A';
+SELECT on_hand, reserved FROM inventory.stock_levels WHERE sku = 'RSV-A';
 SELECT type, subject FROM test_events(:mark);
 ROLLBACK TO SAVEPOINT before_hold;
-SELECT on_hand, reserved FROM inventory.stock WHERE sku = 'RSV-A';
+SELECT on_hand, reserved FROM inventory.stock_levels WHERE sku = 'RSV-A';
 SELECT count(*) AS events FROM test_events(:mark);
 SELECT test_fingerprint() = :'fp' AS unchanged;
 COMMIT;

@@ -182,13 +182,14 @@ LANGUAGE sql STABLE AS $$
 		(SELECT count(*) || '/' || coalesce(max(id), 0) FROM inventory.adjustment)));
 $$;
 
--- Stock as the view shows it, plus the raw reserved column of the table.
+-- Stock as the view shows it, plus the units held with the overdue ones
+-- (what the sweep has not given back yet: "reserved" before a sweep).
 CREATE FUNCTION test_stock(pattern text)
 RETURNS TABLE (sku text, on_hand bigint, reserved bigint, available bigint,
 			   overdue bigint, raw_reserved bigint, version bigint)
 LANGUAGE sql STABLE AS $$
-	SELECT v.sku, v.on_hand, v.reserved, v.available, v.overdue, s.reserved, v.version
-	  FROM inventory.stock_levels v JOIN inventory.stock s USING (sku)
+	SELECT v.sku, v.on_hand, v.reserved, v.available, v.overdue, v.reserved + v.overdue, v.version
+	  FROM inventory.stock_levels v
 	 WHERE v.sku LIKE pattern
 	 ORDER BY v.sku COLLATE "C";
 $$;

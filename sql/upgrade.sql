@@ -17,11 +17,25 @@ DROP EXTENSION inventory CASCADE;
 CREATE EXTENSION inventory VERSION '0.1.0';
 SELECT extversion FROM pg_extension WHERE extname = 'inventory';
 
--- 0.1.0 with today's library: stock works on any version's tables, but
--- a hold needs today's, and the call says what to do (and writes nothing)
+-- 0.1.0 with today's library: a call needs today's tables, and says what
+-- to do (and writes nothing)
 SELECT inv_set_stock('UPG-A', 10);
 SELECT inv_reserve('UPG-A', 1);
 SELECT inv_reserve_cart('[{"sku": "UPG-A", "qty": 1}]');
+SELECT count(*) AS nothing_written FROM inventory.stock;
+
+-- the SKU, as the 0.1.0 library made it: row, ledger row and event
+WITH s AS (
+	INSERT INTO inventory.stock (sku, on_hand, updated_at) VALUES ('UPG-A', 10, now())
+	RETURNING sku, on_hand, reserved, version),
+a AS (
+	INSERT INTO inventory.adjustment (sku, delta, on_hand, created_at)
+	SELECT sku, on_hand, on_hand, now() FROM s)
+INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)
+SELECT now(), 'stock', sku, 'stock.adjusted',
+	   jsonb_build_object('sku', sku, 'delta', on_hand, 'on_hand', on_hand,
+						  'reserved', reserved, 'version', version)
+  FROM s;
 
 -- data that will be upgraded, as the 0.1.0 library wrote it: a hold
 -- committed and one in force, each with its line and events
@@ -90,7 +104,9 @@ SELECT inv_reserve('UPG-A', 1, ttl => '10 minutes', idempotency_key => 'upg-key'
   FROM inventory.reservation WHERE idempotency_key = 'upg-key';
 SELECT inv_release(id) AS released FROM inventory.reservation
  WHERE idempotency_key IS NULL AND state = 'held';
+SELECT inv_adjust('UPG-A', 2, 'received after the upgrade') AS on_hand;
 SELECT sku, on_hand, reserved, available FROM inventory.stock_levels WHERE sku = 'UPG-A';
+SELECT sku, available FROM inventory.stock WHERE sku = 'UPG-A';
 SELECT * FROM inv_verify();
 SELECT inv_outbox_unsubscribe('upgrade-relay');
 

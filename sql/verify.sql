@@ -32,15 +32,9 @@ SELECT * FROM test_stock('VRF-A');
 :report;
 SELECT test_fingerprint() AS fp \gset
 
--- reserved off by one
+-- available off by one
 BEGIN;
-UPDATE inventory.stock SET reserved = reserved + 1 WHERE sku = 'VRF-A';
-:report;
-ROLLBACK;
-
--- on_hand off
-BEGIN;
-UPDATE inventory.stock SET on_hand = on_hand + 5 WHERE sku = 'VRF-A';
+UPDATE inventory.stock SET available = available + 1 WHERE sku = 'VRF-A';
 :report;
 ROLLBACK;
 
@@ -86,7 +80,7 @@ UPDATE inventory.reservation SET skus = '{VRF-A,VRF-A}', qtys = '{1,1}' WHERE id
 :report;
 ROLLBACK;
 BEGIN;
-INSERT INTO inventory.stock (sku, on_hand) VALUES ('VRF-B', 0);
+INSERT INTO inventory.stock (sku, available) VALUES ('VRF-B', 0);
 UPDATE inventory.reservation SET skus = '{VRF-B,VRF-A}', qtys = '{1,1}' WHERE id = :'vrf3';
 :report;
 ROLLBACK;

@@ -144,8 +144,8 @@ attnum_of(Relation rel, const char *name)
  */
 static bool
 stock_free_units(Relation stock, Relation pkey, Snapshot snap,
-				 TupleTableSlot *slot, AttrNumber on_hand_att,
-				 AttrNumber reserved_att, const char *sku, int64 *free)
+				 TupleTableSlot *slot, AttrNumber available_att,
+				 const char *sku, int64 *free)
 {
 	ScanKeyData key;
 	IndexScanDesc scan;
@@ -160,10 +160,8 @@ stock_free_units(Relation stock, Relation pkey, Snapshot snap,
 	if (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
-		int64		on_hand = DatumGetInt64(slot_getattr(slot, on_hand_att, &isnull));
-		int64		reserved = DatumGetInt64(slot_getattr(slot, reserved_att, &isnull));
 
-		*free = on_hand - reserved;
+		*free = DatumGetInt64(slot_getattr(slot, available_att, &isnull));
 		found = true;
 	}
 	index_endscan(scan);
@@ -269,8 +267,7 @@ availability_peek(const InvCart *cart, TimestampTz now, int64 *avail)
 	Relation	stock;
 	Relation	pkey;
 	TupleTableSlot *slot;
-	AttrNumber	on_hand_att;
-	AttrNumber	reserved_att;
+	AttrNumber	available_att;
 	bool	   *is_short;
 	bool		unknown = false;
 	bool		any_short = false;
@@ -287,7 +284,9 @@ availability_peek(const InvCart *cart, TimestampTz now, int64 *avail)
 
 	stock = open_rel(PEEK_STOCK);
 	pkey = open_rel(PEEK_STOCK_PKEY);
-	if (stock == NULL || pkey == NULL)
+	/* no column available: tables older than the library (spi_plans.c says so) */
+	if (stock == NULL || pkey == NULL ||
+		(available_att = get_attnum(RelationGetRelid(stock), "available")) == InvalidAttrNumber)
 	{
 		close_rel(pkey);
 		close_rel(stock);
@@ -303,12 +302,10 @@ availability_peek(const InvCart *cart, TimestampTz now, int64 *avail)
 	 */
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	slot = table_slot_create(stock, NULL);
-	on_hand_att = attnum_of(stock, "on_hand");
-	reserved_att = attnum_of(stock, "reserved");
 	is_short = palloc0(sizeof(bool) * cart->nlines);
 	for (int i = 0; i < cart->nlines; i++)
 	{
-		if (!stock_free_units(stock, pkey, snap, slot, on_hand_att, reserved_att,
+		if (!stock_free_units(stock, pkey, snap, slot, available_att,
 							  cart->lines[i].sku, &avail[i]))
 		{
 			avail[i] = -1;

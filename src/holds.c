@@ -7,8 +7,12 @@
  * Locking protocol (the same in every module, so that nothing deadlocks):
  *	  - stock rows are locked in SKU byte order (COLLATE "C"), all the rows a
  *		call needs before any is changed;
- *	  - inv_commit, inv_release and inv_extend lock the hold first, then its
- *		stock rows (in order); they hold no stock row while they wait;
+ *	  - inv_release and inv_extend lock the hold first, then its stock
+ *		rows (in order); they hold no stock row while they wait;
+ *	  - inv_commit locks the hold, then takes the sales locks of its SKUs
+ *		shared (locks.h); it locks no stock row.  inv_set_stock and
+ *		inv_adjust lock the stock row, then that SKU's sales lock
+ *		exclusively, and wait for no hold;
  *	  - expiring overdue holds never waits: the sweep and a reserve's
  *		reclaim take the stock rows they lack with SKIP LOCKED, then the
  *		holds with SKIP LOCKED, and expire only holds whose rows they all
@@ -56,19 +60,25 @@ static InvPlan lock_stock_of_holds_plan = {
 	1, {UUIDARRAYOID}
 };
 
-/* $2: true when the units are sold (commit), false when they go back */
+/* the units of holds $1 go back on sale */
 static InvPlan apply_holds_plan = {
 	"UPDATE inventory.stock s"
-	"   SET on_hand = s.on_hand - CASE WHEN $2 THEN x.qty ELSE 0 END,"
-	"       reserved = s.reserved - x.qty,"
+	"   SET available = s.available + x.qty,"
 	"       version = s.version + 1,"
-	"       updated_at = $3"
+	"       updated_at = $2"
 	"  FROM (SELECT l.sku, sum(l.qty)::bigint AS qty"
 	"          FROM inventory.reservation r, unnest(r.skus, r.qtys) AS l(sku, qty)"
 	"         WHERE r.id = ANY ($1)"
 	"         GROUP BY l.sku) x"
 	" WHERE s.sku = x.sku",
-	3, {UUIDARRAYOID, BOOLOID, TIMESTAMPTZOID}
+	2, {UUIDARRAYOID, TIMESTAMPTZOID}
+};
+
+/* the sales locks of the SKUs of holds $1 (being committed) */
+static InvPlan lock_sales_of_holds_plan = {
+	"SELECT inventory.lock_sales(r.skus) FROM inventory.reservation r"
+	" WHERE r.id = ANY ($1)",
+	1, {UUIDARRAYOID}
 };
 
 static InvPlan finish_holds_plan = {
@@ -164,17 +174,21 @@ static InvPlan lock_overdue_plan = {
  * Commit or release of one hold in force, in one statement: the update
  * locks the hold and decides (held, and the clock, read once the lock is
  * held, before its expiry), and its event's payload is made from the row
- * as it now stands.  A hold of one line (one stock row, so no order to
- * keep) has that row updated and then its event written, in the same
- * statement.  A hold of several lines has its stock rows locked in order
- * and then updated, with its event, by the caller (apply_lines_plan): an
- * event's seq is always taken once the stock rows it changes are locked,
- * so that the events of a SKU are in the order of its changes.  The
- * statement returns the clock, the lines' SKUs and quantities, their
- * number, the stock rows it updated and the payload.  No row when the hold
- * is not in force (or not there): the caller then looks why.
+ * as it now stands.
  *
- * $5: true when the units are sold (commit), false when they go back.
+ * A commit ($5 true) changes no stock row: the units sold left available
+ * when they were reserved, and leave reserved with the hold's state.  It
+ * takes the sales locks of its SKUs (locks.h) before its event, whatever
+ * the number of lines.  A release gives the units back: a hold of one line
+ * (one stock row, so no order to keep) has that row updated and then its
+ * event written, in the same statement; a hold of several lines has its
+ * stock rows locked in order and then updated, with its event, by the
+ * caller (apply_lines_plan).  Either way an event's seq is taken once what
+ * orders it is held, so that the events of a SKU are in the order of its
+ * changes.  The statement returns the clock, the lines' SKUs and
+ * quantities, their number, the stock rows it updated and the payload.  No
+ * row when the hold is not in force (or not there): the caller then looks
+ * why.
  */
 static InvPlan finish_one_plan = {
 	"WITH r AS ("
@@ -193,18 +207,18 @@ static InvPlan finish_one_plan = {
 	" AS payload FROM r),"
 	" s AS ("
 	"  UPDATE inventory.stock st"
-	"     SET on_hand = st.on_hand - CASE WHEN $5 THEN r.qtys[1] ELSE 0 END,"
-	"         reserved = st.reserved - r.qtys[1],"
+	"     SET available = st.available + r.qtys[1],"
 	"         version = st.version + 1,"
 	"         updated_at = r.finished_at"
 	"    FROM r"
-	"   WHERE cardinality(r.skus) = 1 AND st.sku = r.skus[1]"
+	"   WHERE NOT $5 AND cardinality(r.skus) = 1 AND st.sku = r.skus[1]"
 	"  RETURNING 1),"
 	" e AS ("
 	"  INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
 	"  SELECT r.finished_at, 'reservation', r.id::text, $6, p.payload"
-	"    FROM r, p, (SELECT count(*) AS n FROM s) AS sc"
-	"   WHERE sc.n = 1)"
+	"    FROM r, p"
+	"   WHERE CASE WHEN $5 THEN inventory.lock_sales(r.skus)"
+	"              ELSE (SELECT count(*) FROM s) = 1 END)"
 	" SELECT r.finished_at, r.skus, r.qtys, cardinality(r.skus),"
 	"        (SELECT count(*) FROM s), p.payload"
 	"   FROM r, p",
@@ -212,11 +226,11 @@ static InvPlan finish_one_plan = {
 };
 
 /*
- * The stock rows of a hold of several lines ($1 SKUs in byte order, $2
- * quantities): locked in that order first (k, whose count is an initplan
- * of the update, so it runs to the end before any row is updated), then
- * updated, then its event ($5 aggregateid, $6 type, $7 payload).  $3: true
- * when the units are sold.
+ * The stock rows of a released hold of several lines ($1 SKUs in byte
+ * order, $2 quantities): locked in that order first (k, whose count is an
+ * initplan of the update, so it runs to the end before any row is
+ * updated), then updated, then its event ($4 aggregateid, $5 type, $6
+ * payload).
  */
 static InvPlan apply_lines_plan = {
 	"WITH k AS ("
@@ -224,19 +238,18 @@ static InvPlan apply_lines_plan = {
 	"   ORDER BY st.sku COLLATE \"C\" FOR NO KEY UPDATE),"
 	" s AS ("
 	"  UPDATE inventory.stock st"
-	"     SET on_hand = st.on_hand - CASE WHEN $3 THEN x.qty ELSE 0 END,"
-	"         reserved = st.reserved - x.qty,"
+	"     SET available = st.available + x.qty,"
 	"         version = st.version + 1,"
-	"         updated_at = $4"
+	"         updated_at = $3"
 	"    FROM unnest($1::text[], $2::bigint[]) AS x(sku, qty)"
 	"   WHERE st.sku = x.sku AND (SELECT count(*) FROM k) = cardinality($1)"
 	"  RETURNING 1),"
 	" e AS ("
 	"  INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
-	"  SELECT $4, 'reservation', $5, $6, $7 FROM (SELECT count(*) AS n FROM s) AS sc"
+	"  SELECT $3, 'reservation', $4, $5, $6 FROM (SELECT count(*) AS n FROM s) AS sc"
 	"   WHERE sc.n > 0)"
 	" SELECT count(*) FROM s",
-	7, {TEXTARRAYOID, INT8ARRAYOID, BOOLOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, JSONBOID}
+	6, {TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, JSONBOID}
 };
 
 static const char *const hold_end_state[] = {
@@ -269,11 +282,14 @@ holds_finish(Datum ids, int nids, HoldEnd end, TimestampTz now,
 		return;
 
 	values[0] = ids;
-	inv_plan_exec(&lock_stock_of_holds_plan, values, NULL, 0);
-
-	values[1] = BoolGetDatum(end == HOLD_COMMITTED);
-	values[2] = TimestampTzGetDatum(now);
-	inv_plan_exec(&apply_holds_plan, values, NULL, 0);
+	if (end == HOLD_COMMITTED)
+		inv_plan_exec(&lock_sales_of_holds_plan, values, NULL, 0);
+	else
+	{
+		inv_plan_exec(&lock_stock_of_holds_plan, values, NULL, 0);
+		values[1] = TimestampTzGetDatum(now);
+		inv_plan_exec(&apply_holds_plan, values, NULL, 0);
+	}
 
 	values[1] = CStringGetTextDatum(hold_end_state[end]);
 	values[2] = TimestampTzGetDatum(now);
@@ -292,9 +308,10 @@ holds_finish(Datum ids, int nids, HoldEnd end, TimestampTz now,
 }
 
 /*
- * Commit or release hold id if it is in force: one statement for a hold of
- * one line (finish_one_plan); a hold of several lines then locks its stock
- * rows in order and updates them in a second one (apply_lines_plan).  false, with nothing
+ * Commit or release hold id if it is in force: one statement for a commit
+ * and for the release of a hold of one line (finish_one_plan); the release
+ * of a hold of several lines then locks its stock rows in order and
+ * updates them in a second one (apply_lines_plan).  false, with nothing
  * written, when it is not in force: the caller looks why under the hold's
  * lock.
  */
@@ -331,8 +348,11 @@ finish_one(pg_uuid_t *id, HoldEnd end, text *reference, text *reason)
 	if (nlines == 0)
 		elog(ERROR, "inventory: reservation %s has no line", inv_uuid_str(id));
 
+	/* a sale changes no stock row */
+	if (end == HOLD_COMMITTED)
+		updated = nlines;
 	/* several rows: locked in order first, as everywhere */
-	if (nlines > 1)
+	else if (nlines > 1)
 	{
 		Datum		payload;
 
@@ -342,11 +362,10 @@ finish_one(pg_uuid_t *id, HoldEnd end, text *reference, text *reason)
 		payload = datumCopy(inv_result(0, 6, &isnull), false, -1);
 		values[0] = skus;
 		values[1] = qtys;
-		values[2] = BoolGetDatum(end == HOLD_COMMITTED);
-		values[3] = TimestampTzGetDatum(now);
-		values[4] = CStringGetTextDatum(inv_uuid_str(id));
-		values[5] = CStringGetTextDatum(hold_end_event[end]);
-		values[6] = payload;
+		values[2] = TimestampTzGetDatum(now);
+		values[3] = CStringGetTextDatum(inv_uuid_str(id));
+		values[4] = CStringGetTextDatum(hold_end_event[end]);
+		values[5] = payload;
 		inv_plan_exec(&apply_lines_plan, values, NULL, 0);
 		updated = inv_result_int8(0, 1);
 	}

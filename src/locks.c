@@ -11,10 +11,14 @@
 #include "postgres.h"
 
 #include "common/hashfn.h"
+#include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
+#include "utils/array.h"
 
 #include "locks.h"
+
+PG_FUNCTION_INFO_V1(inv_lock_sales);
 
 void
 inv_lock_idempotency_key(const char *key, int len)
@@ -25,6 +29,44 @@ inv_lock_idempotency_key(const char *key, int len)
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (hash >> 32), (uint32) hash,
 						 INV_LOCKSPACE_IDEMPOTENCY);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+void
+inv_lock_sku_sales(const char *sku, int len, LOCKMODE mode)
+{
+	uint64		hash = hash_bytes_extended((const unsigned char *) sku, len, 0);
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (hash >> 32), (uint32) hash,
+						 INV_LOCKSPACE_SALES);
+	(void) LockAcquire(&tag, mode, false, false);
+}
+
+/*
+ * inventory.lock_sales(skus text[]) RETURNS boolean
+ *
+ * The shared sales lock of each SKU of a hold being committed, for the
+ * commit's statement (holds.c): true, once they are all held.
+ */
+Datum
+inv_lock_sales(PG_FUNCTION_ARGS)
+{
+	ArrayType  *skus = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayIterator it = array_create_iterator(skus, 0, NULL);
+	Datum		sku;
+	bool		isnull;
+
+	while (array_iterate(it, &sku, &isnull))
+	{
+		text	   *t;
+
+		if (isnull)
+			continue;
+		t = DatumGetTextPP(sku);
+		inv_lock_sku_sales(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), ShareLock);
+	}
+	array_free_iterator(it);
+	PG_RETURN_BOOL(true);
 }
 
 bool

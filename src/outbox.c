@@ -42,12 +42,12 @@ static InvPlan reservation_event_plan = {
 static InvPlan stock_event_plan = {
 	"INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
 	" SELECT $2, 'stock', s.sku, 'stock.adjusted',"
-	"   jsonb_build_object('sku', s.sku, 'delta', $3::bigint, 'on_hand', s.on_hand,"
-	"     'reserved', s.reserved, 'version', s.version, 'reason', $4::text,"
+	"   jsonb_build_object('sku', s.sku, 'delta', $3::bigint, 'on_hand', $5::bigint,"
+	"     'reserved', $6::bigint, 'version', s.version, 'reason', $4::text,"
 	"     'at', $2)"
 	"   FROM inventory.stock s"
 	"  WHERE s.sku = $1",
-	4, {TEXTOID, TIMESTAMPTZOID, INT8OID, TEXTOID}
+	6, {TEXTOID, TIMESTAMPTZOID, INT8OID, TEXTOID, INT8OID, INT8OID}
 };
 
 /*
@@ -80,10 +80,11 @@ outbox_reservation_events(Datum ids, const char *type, TimestampTz at)
 }
 
 void
-outbox_stock_event(const char *sku, int64 delta, text *reason, TimestampTz at)
+outbox_stock_event(const char *sku, int64 on_hand, int64 reserved, int64 delta,
+				   text *reason, TimestampTz at)
 {
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 
 	values[0] = CStringGetTextDatum(sku);
 	values[1] = TimestampTzGetDatum(at);
@@ -91,6 +92,8 @@ outbox_stock_event(const char *sku, int64 delta, text *reason, TimestampTz at)
 	values[3] = reason ? PointerGetDatum(reason) : (Datum) 0;
 	if (reason == NULL)
 		nulls[3] = 'n';
+	values[4] = Int64GetDatum(on_hand);
+	values[5] = Int64GetDatum(reserved);
 	outbox_will_write();
 	if (inv_plan_exec(&stock_event_plan, values, nulls, 0) != 1)
 		elog(ERROR, "inventory: no stock row for event of SKU \"%s\"", sku);

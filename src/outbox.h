@@ -36,8 +36,12 @@ extern void outbox_will_write(void);
 /* One event of type "type" per reservation in ids (a uuid[]). */
 extern void outbox_reservation_events(Datum ids, const char *type, TimestampTz at);
 
-/* A stock.adjusted event describing the stock row of sku as it is now. */
-extern void outbox_stock_event(const char *sku, int64 delta, text *reason,
-							   TimestampTz at);
+/*
+ * A stock.adjusted event: sku now has on_hand units, of which reserved are
+ * held, after a change of delta.  The caller holds the SKU's row and sales
+ * locks (stock.c), so those are its numbers as of this event.
+ */
+extern void outbox_stock_event(const char *sku, int64 on_hand, int64 reserved,
+							   int64 delta, text *reason, TimestampTz at);
 
 #endif							/* INVENTORY_OUTBOX_H */

@@ -107,7 +107,7 @@ static InvPlan find_key_plan = {
 };
 
 static InvPlan lock_cart_stock_plan = {
-	"SELECT s.sku, s.on_hand, s.reserved FROM inventory.stock s"
+	"SELECT s.sku, s.available FROM inventory.stock s"
 	" WHERE s.sku = ANY ($1)"
 	" ORDER BY s.sku COLLATE \"C\""
 	" FOR NO KEY UPDATE",
@@ -135,7 +135,7 @@ static InvPlan lock_cart_stock_plan = {
 	" x AS (SELECT * FROM unnest($5::text[], $6::bigint[]) AS x(sku, qty))," \
 	" s AS (" \
 	"  UPDATE inventory.stock st" \
-	"     SET reserved = st.reserved + x.qty, version = st.version + 1, updated_at = $3" \
+	"     SET available = st.available - x.qty, version = st.version + 1, updated_at = $3" \
 	"    FROM x, h WHERE st.sku = x.sku" \
 	"  RETURNING 1)," \
 	" e AS (" \
@@ -172,9 +172,9 @@ static InvPlan write_hold_plan = {
 static InvPlan reserve_one_plan = {
 	"WITH s AS ("
 	"  UPDATE inventory.stock"
-	"     SET reserved = reserved + $2, version = version + 1,"
+	"     SET available = available - $2, version = version + 1,"
 	"         updated_at = clock_timestamp()"
-	"   WHERE sku = $1 AND on_hand - reserved >= $2"
+	"   WHERE sku = $1 AND available >= $2"
 	"  RETURNING updated_at AS at),"
 	" h AS ("
 	"  INSERT INTO inventory.reservation"
@@ -348,7 +348,7 @@ check_cart(const InvCart *cart, Datum skus, int64 *avail, ReserveOutcome *out)
 			avail[i] = -1;
 			continue;
 		}
-		avail[i] = inv_result_int8(row, 2) - inv_result_int8(row, 3);
+		avail[i] = inv_result_int8(row, 2);
 		row++;
 	}
 

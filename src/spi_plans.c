@@ -11,6 +11,7 @@
 
 #include "utils/array.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 
 #include "spi_plans.h"
 
@@ -92,6 +93,29 @@ inv_plan_exec(InvPlan *plan, Datum *values, const char *nulls, long count)
 	PG_END_TRY();
 	if (rc < 0)
 		elog(ERROR, "inventory: SPI_execute_plan failed (%s) for: %s",
+			 SPI_result_code_string(rc), plan->sql);
+	return SPI_processed;
+}
+
+uint64
+inv_plan_exec_latest(InvPlan *plan, Datum *values, const char *nulls)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc = 0;
+
+	PG_TRY();
+	{
+		rc = SPI_execute_snapshot(inv_plan_get(plan), values, nulls,
+								  GetLatestSnapshot(), InvalidSnapshot,
+								  false, true, 0);
+	}
+	PG_CATCH();
+	{
+		rethrow_schema_error(cxt);
+	}
+	PG_END_TRY();
+	if (rc < 0)
+		elog(ERROR, "inventory: SPI_execute_snapshot failed (%s) for: %s",
 			 SPI_result_code_string(rc), plan->sql);
 	return SPI_processed;
 }

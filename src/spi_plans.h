@@ -36,6 +36,15 @@ extern void inv_spi_connect(void);
 extern uint64 inv_plan_exec(InvPlan *plan, Datum *values, const char *nulls,
 							long count);
 
+/*
+ * The same in a snapshot taken now, under any isolation level: for a read
+ * whose rows the caller has made sure nobody else can change (by its
+ * locks), so that the latest committed state is the state.  The
+ * transaction's own earlier changes are seen too.
+ */
+extern uint64 inv_plan_exec_latest(InvPlan *plan, Datum *values,
+								   const char *nulls);
+
 /* Fetch column "col" (1-based) of result row "row" of the last statement. */
 extern Datum inv_result(uint64 row, int col, bool *isnull);
 extern int64 inv_result_int8(uint64 row, int col);

@@ -9,6 +9,12 @@
  * drops below the units held; holds past their expiry are given back
  * first when that is what stands in the way.
  *
+ * The stock row keeps available only; the units held are the lines of the
+ * holds held, and on_hand is the sum of both.  A change of the count locks
+ * the row (no reserve, release or expiry of the SKU until it is done),
+ * then the SKU's sales lock exclusively (no commit of it: locks.h), and
+ * only then counts the units held, in a snapshot taken at that moment.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -24,6 +30,7 @@
 #include "errors.h"
 #include "holds.h"
 #include "inventory.h"
+#include "locks.h"
 #include "outbox.h"
 #include "spi_plans.h"
 
@@ -33,19 +40,27 @@ PG_FUNCTION_INFO_V1(inv_stock);
 PG_FUNCTION_INFO_V1(inv_available);
 
 static InvPlan lock_stock_plan = {
-	"SELECT on_hand, reserved, version FROM inventory.stock"
+	"SELECT available, version FROM inventory.stock"
 	" WHERE sku = $1 FOR NO KEY UPDATE",
 	1, {TEXTOID}
 };
 
+/* the units of sku held: the lines of the holds held */
+static InvPlan held_units_plan = {
+	"SELECT coalesce(sum(l.qty), 0)::bigint"
+	"  FROM inventory.reservation r, unnest(r.skus, r.qtys) AS l(sku, qty)"
+	" WHERE r.state = 'held' AND l.sku = $1",
+	1, {TEXTOID}
+};
+
 static InvPlan insert_stock_plan = {
-	"INSERT INTO inventory.stock (sku, on_hand, updated_at) VALUES ($1, $2, $3)"
+	"INSERT INTO inventory.stock (sku, available, updated_at) VALUES ($1, $2, $3)"
 	" ON CONFLICT (sku) DO NOTHING RETURNING version",
 	3, {TEXTOID, INT8OID, TIMESTAMPTZOID}
 };
 
-static InvPlan set_on_hand_plan = {
-	"UPDATE inventory.stock SET on_hand = $2, version = version + 1, updated_at = $3"
+static InvPlan set_available_plan = {
+	"UPDATE inventory.stock SET available = $2, version = version + 1, updated_at = $3"
 	" WHERE sku = $1",
 	3, {TEXTOID, INT8OID, TIMESTAMPTZOID}
 };
@@ -69,17 +84,25 @@ typedef struct StockRow
 	int64		version;
 } StockRow;
 
-/* Lock the row of sku; false when there is none. */
+/*
+ * Lock the row of sku and its sales, then count its units; false when
+ * there is no row.
+ */
 static bool
 lock_stock(const char *sku, StockRow *row)
 {
 	Datum		value = CStringGetTextDatum(sku);
+	int64		available;
 
 	if (inv_plan_exec(&lock_stock_plan, &value, NULL, 0) == 0)
 		return false;
-	row->on_hand = inv_result_int8(0, 1);
-	row->reserved = inv_result_int8(0, 2);
-	row->version = inv_result_int8(0, 3);
+	available = inv_result_int8(0, 1);
+	row->version = inv_result_int8(0, 2);
+
+	inv_lock_sku_sales(sku, strlen(sku), ExclusiveLock);
+	inv_plan_exec_latest(&held_units_plan, &value, NULL);
+	row->reserved = inv_result_int8(0, 1);
+	row->on_hand = available + row->reserved;
 	return true;
 }
 
@@ -123,20 +146,15 @@ make_room(const char *sku, StockRow *row, int64 new_on_hand, TimestampTz now)
 	row->reserved = held;
 }
 
-/* Write the new on_hand, its ledger row and its event. */
+/* The ledger row of a change of on_hand, and its event. */
 static void
-store_on_hand(const char *sku, int64 on_hand, int64 delta, text *reason,
-			  TimestampTz now, bool update)
+store_ledger(const char *sku, int64 on_hand, int64 reserved, int64 delta,
+			 text *reason, TimestampTz now)
 {
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
 	values[0] = CStringGetTextDatum(sku);
-	values[1] = Int64GetDatum(on_hand);
-	values[2] = TimestampTzGetDatum(now);
-	if (update)
-		inv_plan_exec(&set_on_hand_plan, values, NULL, 0);
-
 	values[1] = Int64GetDatum(delta);
 	values[2] = Int64GetDatum(on_hand);
 	values[3] = PointerGetDatum(reason);
@@ -145,7 +163,24 @@ store_on_hand(const char *sku, int64 on_hand, int64 delta, text *reason,
 		nulls[3] = 'n';
 	inv_plan_exec(&insert_adjustment_plan, values, nulls, 0);
 
-	outbox_stock_event(sku, delta, reason, now);
+	outbox_stock_event(sku, on_hand, reserved, delta, reason, now);
+}
+
+/*
+ * Write the new on_hand (as available: on_hand less the units held), its
+ * ledger row and its event.
+ */
+static void
+store_on_hand(const char *sku, const StockRow *row, int64 on_hand, int64 delta,
+			  text *reason, TimestampTz now)
+{
+	Datum		values[3];
+
+	values[0] = CStringGetTextDatum(sku);
+	values[1] = Int64GetDatum(on_hand - row->reserved);
+	values[2] = TimestampTzGetDatum(now);
+	inv_plan_exec(&set_available_plan, values, NULL, 0);
+	store_ledger(sku, on_hand, row->reserved, delta, reason, now);
 }
 
 /*
@@ -181,7 +216,7 @@ inv_set_stock(PG_FUNCTION_ARGS)
 		if (found)
 		{
 			make_room(sku, &row, on_hand, now);
-			store_on_hand(sku, on_hand, on_hand - row.on_hand, reason, now, true);
+			store_on_hand(sku, &row, on_hand, on_hand - row.on_hand, reason, now);
 			break;
 		}
 
@@ -190,7 +225,7 @@ inv_set_stock(PG_FUNCTION_ARGS)
 		values[2] = TimestampTzGetDatum(now);
 		if (inv_plan_exec(&insert_stock_plan, values, NULL, 0) == 1)
 		{
-			store_on_hand(sku, on_hand, on_hand, reason, now, false);
+			store_ledger(sku, on_hand, 0, on_hand, reason, now);
 			break;
 		}
 		/* created by a concurrent call since we looked: lock it and set it */
@@ -247,7 +282,7 @@ inv_adjust(PG_FUNCTION_ARGS)
 				 errdetail("delta is " INT64_FORMAT "; on_hand is " INT64_FORMAT ".",
 						   delta, row.on_hand)));
 	make_room(sku, &row, on_hand, now);
-	store_on_hand(sku, on_hand, delta, reason, now, true);
+	store_on_hand(sku, &row, on_hand, delta, reason, now);
 	SPI_finish();
 	PG_RETURN_INT64(on_hand);
 }

@@ -117,7 +117,7 @@ $heard = listen_while(sub { sql(q{COMMIT PREPARED 'p_stock'}) });
 unlike($heard, qr/Asynchronous notification/, 'COMMIT PREPARED sends no NOTIFY');
 is(sql(q{SELECT on_hand || '/' || (SELECT count(*) FROM inventory.outbox
 									 WHERE aggregateid = 's' AND type = 'stock.adjusted')
-		   FROM inventory.stock WHERE sku = 's'}), '7/1',
+		   FROM inventory.stock_levels WHERE sku = 's'}), '7/1',
 	'after COMMIT PREPARED the SKU is there, with its stock.adjusted event');
 
 ($ret, $out, $err) = prepare('p_hold',
@@ -164,14 +164,14 @@ is(sql(qq{SELECT state || '/' || owner FROM inventory.reservation WHERE id = '$h
 is(sql(qq{SELECT count(*) FROM inventory.outbox
 		   WHERE aggregateid = '$hold' AND type = 'reservation.held'}), '1',
 	'with its reservation.held event');
-is(sql(q{SELECT on_hand || '/' || reserved FROM inventory.stock WHERE sku = 'a'}), '10/3',
+is(sql(q{SELECT on_hand || '/' || (reserved + overdue) FROM inventory.stock_levels WHERE sku = 'a'}), '10/3',
 	'stock.reserved counts it');
 is(sql('SELECT count(*) FROM inv_verify()'), '0', 'inv_verify() is clean');
 is(sql(qq{SELECT string_agg(type, ',' ORDER BY seq) FROM inv_outbox_next('relay', 1000)
 		   WHERE aggregateid IN ('$hold', 'late')}), 'reservation.held,stock.adjusted',
 	'the relay\'s poll hands out the hold\'s event, then the one committed after it');
 is(sql(qq{SELECT inv_commit('$hold')}), 't', 'inv_commit of that hold works');
-is(sql(q{SELECT on_hand || '/' || reserved FROM inventory.stock WHERE sku = 'a'}), '7/0',
+is(sql(q{SELECT on_hand || '/' || (reserved + overdue) FROM inventory.stock_levels WHERE sku = 'a'}), '7/0',
 	'and sells its units');
 
 # ROLLBACK PREPARED: nothing of it remains.
@@ -184,7 +184,7 @@ is(sql(qq{SELECT count(*) FROM inventory.reservation WHERE id = '$gone'}) . '/' 
 	sql(qq{SELECT count(*) FROM inventory.reservation_line WHERE reservation_id = '$gone'}) . '/' .
 	sql(qq{SELECT count(*) FROM inventory.outbox WHERE aggregateid = '$gone'}),
 	'0/0/0', 'no hold, no line, no event of it remains');
-is(sql(q{SELECT on_hand || '/' || reserved FROM inventory.stock WHERE sku = 'b'}), '5/0',
+is(sql(q{SELECT on_hand || '/' || (reserved + overdue) FROM inventory.stock_levels WHERE sku = 'b'}), '5/0',
 	'its units are not reserved');
 is(sql('SELECT count(*) FROM inv_verify()'), '0', 'inv_verify() is clean');
 isnt(sql(q{SELECT inv_reserve('b', 1, '1 hour', 'key-p-gone')}), $gone,
@@ -209,8 +209,8 @@ is(sql(qq{SELECT string_agg(state || ':' || coalesce(reference, '') || ':' || co
 		   FROM inventory.reservation WHERE id IN ('$to_sell', '$to_free')}),
 	'committed:order-1:,released::changed mind',
 	'after COMMIT PREPARED one is committed, the other released');
-is(sql(q{SELECT string_agg(sku || '=' || on_hand || '/' || reserved, ' ' ORDER BY sku)
-		   FROM inventory.stock WHERE sku IN ('c', 'd')}), 'c=2/0 d=4/0',
+is(sql(q{SELECT string_agg(sku || '=' || on_hand || '/' || (reserved + overdue), ' ' ORDER BY sku)
+		   FROM inventory.stock_levels WHERE sku IN ('c', 'd')}), 'c=2/0 d=4/0',
 	'the sold units are gone, the released ones back on sale');
 is(sql(qq{SELECT string_agg(type, ',' ORDER BY type) FROM inventory.outbox
 		   WHERE aggregateid IN ('$to_sell', '$to_free')}),
@@ -253,8 +253,8 @@ ok($node->poll_query_until('postgres',
 is(sql(qq{SELECT count(*) FROM inventory.outbox
 		   WHERE aggregateid IN ('$swept', '$blocked') AND type = 'reservation.expired'}), '2',
 	'each with its reservation.expired event');
-is(sql(q{SELECT string_agg(sku || '=' || on_hand || '/' || reserved, ' ' ORDER BY sku)
-		   FROM inventory.stock WHERE sku IN ('e', 'f', 'g')}), 'e=10/0 f=3/0 g=10/0',
+is(sql(q{SELECT string_agg(sku || '=' || on_hand || '/' || (reserved + overdue), ' ' ORDER BY sku)
+		   FROM inventory.stock_levels WHERE sku IN ('e', 'f', 'g')}), 'e=10/0 f=3/0 g=10/0',
 	'their units are back on sale');
 is(sql('SELECT count(*) FROM inv_verify()'), '0', 'inv_verify() is clean');
 

@@ -12,7 +12,7 @@ SELECT n.nspname AS extschema
  WHERE e.extname = 'inventory' \gset
 
 BEGIN;
-SELECT plan(61);
+SELECT plan(62);
 
 -- ---------------------------------------------------------------------
 -- PUBLIC: no privileges at all (catalogs)
@@ -134,7 +134,7 @@ SELECT throws_ok($$SELECT * FROM inventory.stock$$,
 	'42501', NULL, 'without a grant, inventory.stock cannot be read');
 SELECT throws_ok($$SELECT * FROM inventory.stock_levels$$,
 	'42501', NULL, 'without a grant, inventory.stock_levels cannot be read');
-SELECT throws_ok($$UPDATE inventory.stock SET reserved = 0$$,
+SELECT throws_ok($$UPDATE inventory.stock SET available = 0$$,
 	'42501', NULL, 'without a grant, inventory.stock cannot be updated');
 RESET ROLE;
 
@@ -160,7 +160,7 @@ SELECT lives_ok($$SELECT inv_set_stock('tap-priv-sku', 12, 'granted role')$$,
 SELECT lives_ok(
 	$$SELECT inv_reserve('tap-priv-sku', 3, interval '10 minutes', 'tap-priv-key', 'tap-priv-owner')$$,
 	'the granted role can reserve through inv_reserve');
-SELECT throws_ok($$UPDATE inventory.stock SET reserved = 0 WHERE sku = 'tap-priv-sku'$$,
+SELECT throws_ok($$UPDATE inventory.stock SET available = 0 WHERE sku = 'tap-priv-sku'$$,
 	'42501', NULL, 'the granted role still cannot UPDATE inventory.stock');
 SELECT throws_ok($$SELECT * FROM inventory.stock$$,
 	'42501', NULL, 'the granted role still cannot read inventory.stock');
@@ -169,6 +169,8 @@ SELECT throws_ok($$INSERT INTO inventory.outbox (occurred_at, aggregatetype, agg
 	'42501', NULL, 'the granted role cannot write the outbox');
 SELECT throws_ok($$SELECT inv_commit('00000000-0000-0000-0000-000000000000')$$,
 	'42501', NULL, 'the granted role cannot call a function it was not granted (inv_commit)');
+SELECT throws_ok($$SELECT inventory.lock_sales('{tap-priv-sku}')$$,
+	'42501', NULL, 'the granted role cannot take a SKU''s sales lock (inventory.lock_sales)');
 RESET ROLE;
 
 SELECT is(current_user::text, session_user::text, 'RESET ROLE is back to the session user');
@@ -177,7 +179,7 @@ SELECT results_eq(
 	$$VALUES ('held'::text, 'tap-priv-owner'::text)$$,
 	'the hold made by the granted role is in force, with its owner');
 SELECT results_eq(
-	$$SELECT on_hand, reserved FROM inventory.stock WHERE sku = 'tap-priv-sku'$$,
+	$$SELECT on_hand, reserved FROM inventory.stock_levels WHERE sku = 'tap-priv-sku'$$,
 	$$VALUES (12::bigint, 3::bigint)$$,
 	'the stock reflects the granted role''s set_stock and reserve');
 SELECT is_empty($$SELECT * FROM inv_verify()$$,
@@ -186,7 +188,7 @@ SELECT is_empty($$SELECT * FROM inv_verify()$$,
 -- Even with USAGE on the schema, the tables themselves stay closed.
 GRANT USAGE ON SCHEMA inventory TO tap_inv_priv_app;
 SET ROLE tap_inv_priv_app;
-SELECT throws_ok($$UPDATE inventory.stock SET reserved = 0 WHERE sku = 'tap-priv-sku'$$,
+SELECT throws_ok($$UPDATE inventory.stock SET available = 0 WHERE sku = 'tap-priv-sku'$$,
 	'42501', 'permission denied for table stock',
 	'with USAGE on the schema, UPDATE of inventory.stock is still refused');
 SELECT throws_ok($$SELECT * FROM inventory.stock$$,

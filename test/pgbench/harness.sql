@@ -125,13 +125,20 @@ EXCEPTION WHEN SQLSTATE 'IV001' THEN
 END
 $$;
 
+-- on_hand and the units held, overdue ones too (those a sweep gives back),
+-- per SKU: what the stock row kept before it kept available only
+CREATE VIEW harness.stock AS
+SELECT sku, on_hand, reserved + overdue AS reserved FROM inventory.stock_levels;
+
 /*
  * The stock of every SKU replayed from the outbox, event by event, in seq
  * order: stock.adjusted moves on_hand by its delta, reservation.held adds
  * its lines to reserved, committed takes them off reserved and on_hand,
  * released and expired off reserved.  Every event that touches a SKU is
- * written while its stock row is locked, so per SKU seq order is the order
- * the changes committed in: the replay is what the SKU went through.
+ * written while its stock row is locked, or (a commit, which changes no
+ * stock row) its sales lock, which a change of the count takes too, so
+ * per SKU seq order is an order the changes could have run in one by one:
+ * the replay is what the SKU went through.
  */
 CREATE FUNCTION harness.stock_replay()
 RETURNS TABLE (sku text, seq bigint, type text, payload jsonb,
