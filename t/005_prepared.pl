@@ -203,6 +203,12 @@ is(sql(qq{SELECT string_agg(state::text, ',' ORDER BY state)
 is(sql(qq{SET lock_timeout = '200ms';
 		  SELECT sqlstate_of(\$\$SELECT inv_release('$to_sell')\$\$)}), '55P03',
 	'a release of the hold being committed waits for the prepared transaction');
+is(sql(q{SET lock_timeout = '200ms'; BEGIN;
+		  SELECT sqlstate_of($$SELECT inv_reserve('c', 1, '1 hour')$$); ROLLBACK;}), '00000',
+	'a reserve of the SKU being sold does not wait: a commit locks no stock row');
+is(sql(q{SET lock_timeout = '200ms';
+		  SELECT sqlstate_of($$SELECT inv_adjust('c', 1, 'count')$$)}), '55P03',
+	'a change of the count of that SKU waits for the prepared sale (its sales lock)');
 sql(q{COMMIT PREPARED 'p_commit'; COMMIT PREPARED 'p_release';});
 is(sql(qq{SELECT string_agg(state || ':' || coalesce(reference, '') || ':' || coalesce(reason, ''),
 						   ',' ORDER BY state)
