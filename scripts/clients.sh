@@ -110,7 +110,7 @@ else
 	fail node_ran "npm install: $(tail -5 "$work/npm.log")"
 fi
 
-# What transaction pooling breaks, as the README's pooler section says.
+# What transaction pooling breaks, as the pooler section of doc/operations.md says.
 # psycopg's default: statements prepared on one server connection, then
 # executed on another (26000) or prepared twice on one (42P05).
 q -c "SELECT inv_set_stock(s, 1000000) FROM unnest('{PX-1,PX-2,PX-3}'::text[]) s" >/dev/null

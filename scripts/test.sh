@@ -11,14 +11,15 @@
 #   stress       scripts/stress.sh                one test per invariant
 #   clients      scripts/clients.sh               one test per check
 #   broker       scripts/broker.sh                one test per check
+#   docs         scripts/doc_examples.py          one test per page
 #   demo         scripts/demo.sh (make demo)      one test
 #
-# SUITES="regress isolation nopreload pgtap tap dump stress clients broker demo" picks suites (default:
+# SUITES="regress isolation nopreload pgtap tap dump stress clients broker docs demo" picks suites (default:
 # all); TAP_ONLY=002 runs the TAP files whose names start so.
 
 source "$(dirname "$0")/lib.sh"
 
-SUITES=${SUITES:-"regress isolation nopreload pgtap tap dump stress clients broker demo"}
+SUITES=${SUITES:-"regress isolation nopreload pgtap tap dump stress clients broker docs demo"}
 passed=0
 failed=0
 failures=()
@@ -157,6 +158,14 @@ run_stress() { run_checks stress "$INV_ROOT/scripts/stress.sh"; }
 run_clients() { run_checks clients "$INV_ROOT/scripts/clients.sh"; }
 # the outbox relay of examples/relay into RabbitMQ, with kills and a broker restart
 run_broker() { run_checks broker "$INV_ROOT/scripts/broker.sh"; }
+
+# every sql example of README.md and doc/*.md, run as shown, output compared
+docs_check() {
+	inv_packages python3 >/dev/null
+	PSQL="$PG_BINDIR/psql" /usr/bin/python3 "$INV_ROOT/scripts/doc_examples.py" \
+		"$INV_ROOT/README.md" "$INV_ROOT"/doc/*.md
+}
+run_docs() { run_checks docs docs_check; }
 
 # make demo, the README's other command, on a cluster of its own
 run_demo() {

@@ -45,7 +45,7 @@ $node->safe_psql('postgres', 'ALTER DATABASE shop SET inventory.sweeper = off');
 sub sql { return $node->safe_psql('shop', shift); }
 
 sql('CREATE EXTENSION inventory');
-# the exporter's role: pg_monitor and nothing else, as README says
+# the exporter's role: pg_monitor and nothing else, as doc/operations.md says
 sql('CREATE ROLE exporter LOGIN IN ROLE pg_monitor');
 sql(q{SELECT inv_set_stock('m', 10)});
 # 4 holds (one replayed by its key), 1 commit, 1 release, 1 refusal for
