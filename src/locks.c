@@ -20,26 +20,27 @@
 
 PG_FUNCTION_INFO_V1(inv_lock_sales);
 
-void
-inv_lock_idempotency_key(const char *key, int len)
+/* Lock key (len bytes), by its 64-bit hash, in space of ours, for this (sub)transaction. */
+static void
+lock_hashed(const char *key, int len, uint16 space, LOCKMODE mode)
 {
 	uint64		hash = hash_bytes_extended((const unsigned char *) key, len, 0);
 	LOCKTAG		tag;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (hash >> 32), (uint32) hash,
-						 INV_LOCKSPACE_IDEMPOTENCY);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (hash >> 32), (uint32) hash, space);
+	(void) LockAcquire(&tag, mode, false, false);
+}
+
+void
+inv_lock_idempotency_key(const char *key, int len)
+{
+	lock_hashed(key, len, INV_LOCKSPACE_IDEMPOTENCY, ExclusiveLock);
 }
 
 void
 inv_lock_sku_sales(const char *sku, int len, LOCKMODE mode)
 {
-	uint64		hash = hash_bytes_extended((const unsigned char *) sku, len, 0);
-	LOCKTAG		tag;
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (hash >> 32), (uint32) hash,
-						 INV_LOCKSPACE_SALES);
-	(void) LockAcquire(&tag, mode, false, false);
+	lock_hashed(sku, len, INV_LOCKSPACE_SALES, mode);
 }
 
 /*

@@ -76,29 +76,13 @@ inv_plan_get(InvPlan *plan)
 	return plan->plan;
 }
 
-uint64
-inv_plan_exec(InvPlan *plan, Datum *values, const char *nulls, long count)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	int			rc = 0;
-
-	PG_TRY();
-	{
-		rc = SPI_execute_plan(inv_plan_get(plan), values, nulls, false, count);
-	}
-	PG_CATCH();
-	{
-		rethrow_schema_error(cxt);
-	}
-	PG_END_TRY();
-	if (rc < 0)
-		elog(ERROR, "inventory: SPI_execute_plan failed (%s) for: %s",
-			 SPI_result_code_string(rc), plan->sql);
-	return SPI_processed;
-}
-
-uint64
-inv_plan_exec_latest(InvPlan *plan, Datum *values, const char *nulls)
+/*
+ * Run a kept statement, in snapshot snap (InvalidSnapshot: the one SPI
+ * takes, as for any statement).
+ */
+static uint64
+plan_exec(InvPlan *plan, Datum *values, const char *nulls, long count,
+		  Snapshot snap)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	int			rc = 0;
@@ -106,8 +90,7 @@ inv_plan_exec_latest(InvPlan *plan, Datum *values, const char *nulls)
 	PG_TRY();
 	{
 		rc = SPI_execute_snapshot(inv_plan_get(plan), values, nulls,
-								  GetLatestSnapshot(), InvalidSnapshot,
-								  false, true, 0);
+								  snap, InvalidSnapshot, false, true, count);
 	}
 	PG_CATCH();
 	{
@@ -118,6 +101,18 @@ inv_plan_exec_latest(InvPlan *plan, Datum *values, const char *nulls)
 		elog(ERROR, "inventory: SPI_execute_snapshot failed (%s) for: %s",
 			 SPI_result_code_string(rc), plan->sql);
 	return SPI_processed;
+}
+
+uint64
+inv_plan_exec(InvPlan *plan, Datum *values, const char *nulls, long count)
+{
+	return plan_exec(plan, values, nulls, count, InvalidSnapshot);
+}
+
+uint64
+inv_plan_exec_latest(InvPlan *plan, Datum *values, const char *nulls)
+{
+	return plan_exec(plan, values, nulls, 0, GetLatestSnapshot());
 }
 
 Datum
