@@ -3,7 +3,9 @@
 # (top level and inside the functions, by pg_stat_statements with
 # track = all), WAL records, full-page images and WAL bytes (pg_stat_wal),
 # per reserve and per commit, for the extension and for the guarded UPDATE
-# of make bench, and per checkout for make bench's floor (hold_event).  These numbers do not drift with the machine's load.
+# of make bench, and per checkout for make bench's floor (hold_event) and
+# for the guarded UPDATE writing the extension's two events besides: what
+# the outbox contract alone costs a checkout, whatever else it does.  These numbers do not drift with the machine's load.
 #
 # One client, N checkouts over 1,000 SKUs (N=2000 by default), each step a
 # transaction of its own, as in make bench; the tables are warmed and a
@@ -71,6 +73,34 @@ done
 # the floor of make bench: a narrow hold and two narrow events, nothing else
 read -r st rec fpi bytes < <(measure "$B/hold_event.sql" | tr '|' ' ')
 printf '%-34s %10s %10s %8s %10s\n' "hold_event checkout (floor)" "$st" "$rec" "$fpi" "$bytes"
+# the floor of the outbox contract: the guarded UPDATE's checkout, each of
+# its two transactions also writing the event the extension writes (the
+# same columns, key and payload) to a table shaped like inventory.outbox
+inv_psql -d budget -c "CREATE TABLE bench.outbox (LIKE inventory.outbox INCLUDING ALL)" >/dev/null
+cat >"$INV_TMP/guarded_outbox.sql" <<'SQL'
+\set n random(:lo, :hi)
+WITH s AS (UPDATE bench.stock SET reserved = reserved + 1
+            WHERE sku = :n::text AND on_hand - reserved >= 1
+           RETURNING sku),
+     o AS (INSERT INTO bench.orders (sku, qty) SELECT sku, 1 FROM s RETURNING id, sku, qty, created_at),
+     e AS (INSERT INTO bench.outbox (occurred_at, aggregatetype, aggregateid, type, payload)
+           SELECT o.created_at, 'reservation', o.id::text, 'reservation.held',
+                  jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('sku', o.sku, 'qty', o.qty)),
+                                     'expires_at', o.created_at + interval '5 minutes')
+             FROM o)
+SELECT coalesce((SELECT id FROM o), 0) AS id \gset
+WITH o AS (UPDATE bench.orders SET state = 'sold', sold_at = now()
+            WHERE id = :id AND state = 'held'
+           RETURNING id, sku, qty, sold_at),
+     e AS (INSERT INTO bench.outbox (occurred_at, aggregatetype, aggregateid, type, payload)
+           SELECT o.sold_at, 'reservation', o.id::text, 'reservation.committed',
+                  jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('sku', o.sku, 'qty', o.qty)))
+             FROM o)
+UPDATE bench.stock s SET on_hand = s.on_hand - o.qty, reserved = s.reserved - o.qty
+  FROM o WHERE s.sku = o.sku;
+SQL
+read -r st rec fpi bytes < <(measure "$INV_TMP/guarded_outbox.sql" | tr '|' ' ')
+printf '%-34s %10s %10s %8s %10s\n' "guarded_update + its events" "$st" "$rec" "$fpi" "$bytes"
 inv_psql -d budget -Atc "SELECT count(*) FROM inv_verify()" | grep -qx 0 || echo "inv_verify() is not clean" >&2
 # what the rows weigh (heap tuple data, without the 24-byte tuple header)
 inv_psql -d budget -Atc "

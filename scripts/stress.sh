@@ -272,13 +272,13 @@ check one_terminal_event_per_finished_hold <<SQL
 SELECT r.id || ' (' || r.state || '): terminal events ' || coalesce(e.types, 'none')
   FROM inventory.reservation r
   LEFT JOIN (SELECT aggregateid, string_agg(type, ',' ORDER BY seq) AS types, count(*) AS n,
-                    min(payload->>'state') AS pstate, max(payload->>'state') AS pstate2
+                    min(occurred_at) AS at1, max(occurred_at) AS at2
                FROM inventory.outbox
               WHERE type IN ('reservation.committed', 'reservation.released', 'reservation.expired')
               GROUP BY aggregateid) e ON e.aggregateid = r.id::text
  WHERE CASE WHEN r.state = 'held' THEN e.n IS NOT NULL
             ELSE e.n IS DISTINCT FROM 1 OR e.types <> 'reservation.' || r.state
-                 OR e.pstate <> r.state OR e.pstate2 <> r.state END
+                 OR e.at1 <> r.finished_at OR e.at2 <> r.finished_at END
 SQL
 
 check events_belong_to_holds_and_stock <<SQL

@@ -128,6 +128,22 @@ ALTER TABLE inventory.outbox DROP CONSTRAINT outbox_pkey;
 ALTER TABLE inventory.outbox DROP CONSTRAINT outbox_seq_key;
 ALTER TABLE inventory.outbox ADD CONSTRAINT outbox_pkey PRIMARY KEY (seq);
 
+/*
+ * Payloads say only what the envelope does not: the hold's id is
+ * aggregateid, its state the event's type, the time occurred_at (and a
+ * hold's created_at the occurred_at of its reservation.held).  Keys whose
+ * value is null are left out, and expires_at is given while the hold is in
+ * force (held, extended).  Events already in the outbox take the new shape
+ * too, so that a relay reads one shape, before and after the update.
+ */
+UPDATE inventory.outbox
+   SET payload = pg_catalog.jsonb_strip_nulls(
+		   CASE WHEN type IN ('reservation.held', 'reservation.extended')
+				THEN payload
+				ELSE payload - 'expires_at' END
+		   - '{reservation_id,state,created_at,finished_at,at,sku}'::text[])
+ WHERE aggregatetype IN ('reservation', 'stock');
+
 -- inv_verify, now also checking what the line table's keys checked
 CREATE OR REPLACE FUNCTION @extschema@.inv_verify()
 RETURNS TABLE (sku text, problem text, expected bigint, actual bigint)

@@ -18,10 +18,10 @@ SELECT * FROM test_events(:mark);
 SELECT array_agg(k ORDER BY k COLLATE "C") AS payload_keys
   FROM inventory.outbox o, jsonb_object_keys(o.payload) k
  WHERE o.seq > :mark;
--- the payload carries the hold's own times
+-- the payload carries the hold's expiry, the envelope its creation
 SELECT (o.payload->>'expires_at')::timestamptz = r.expires_at AS expires_ok,
-       (o.payload->>'created_at')::timestamptz = r.created_at AS created_ok,
-       o.payload->'finished_at' = 'null' AS not_finished
+       o.occurred_at = r.created_at AS created_ok,
+       NOT o.payload ?| '{finished_at,state,reservation_id,created_at,at}' AS lean
   FROM inventory.outbox o JOIN inventory.reservation r ON r.id::text = o.aggregateid
  WHERE o.seq > :mark;
 -- no ttl given: inventory.default_ttl, 5 minutes

@@ -224,20 +224,28 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- Events after seq "after", without uuids or timestamps: the subject is the
--- SKU or the hold's label; payload loses its ids and times, and says
--- whether finished_at is set.  ok checks that aggregateid is the payload's
--- id and "at" is occurred_at.
+-- SKU or the hold's label; payload loses expires_at and says whether it
+-- was there.  ok checks the envelope: aggregateid names the hold or the
+-- SKU, and occurred_at is the hold's created_at for reservation.held, its
+-- finished_at for the events that finish it.
 CREATE FUNCTION test_events(after bigint)
 RETURNS TABLE (type text, aggregatetype text, subject text, ok boolean, payload jsonb)
 LANGUAGE sql STABLE AS $$
 	SELECT o.type, o.aggregatetype,
 		   CASE o.aggregatetype WHEN 'reservation' THEN test_label(o.aggregateid)
 				ELSE o.aggregateid END,
-		   o.aggregateid = coalesce(o.payload->>'reservation_id', o.payload->>'sku')
-		   AND (o.payload->>'at')::timestamptz = o.occurred_at,
-		   o.payload - '{reservation_id,created_at,expires_at,finished_at,at}'::text[]
+		   CASE o.aggregatetype
+				WHEN 'reservation' THEN EXISTS (
+					SELECT 1 FROM inventory.reservation r
+					 WHERE r.id::text = o.aggregateid
+					   AND CASE o.type
+							   WHEN 'reservation.held' THEN o.occurred_at = r.created_at
+							   WHEN 'reservation.extended' THEN true
+							   ELSE o.occurred_at = r.finished_at END)
+				ELSE EXISTS (SELECT 1 FROM inventory.stock s WHERE s.sku = o.aggregateid) END,
+		   o.payload - 'expires_at'
 		   || CASE o.aggregatetype WHEN 'reservation'
-				   THEN jsonb_build_object('finished', o.payload->'finished_at' <> 'null')
+				   THEN jsonb_build_object('expires', o.payload ? 'expires_at')
 				   ELSE '{}' END
 	  FROM inventory.outbox o
 	 WHERE o.seq > after

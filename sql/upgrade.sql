@@ -99,6 +99,10 @@ SELECT extversion FROM pg_extension WHERE extname = 'inventory';
 SELECT sku, on_hand, reserved, available FROM inventory.stock_levels WHERE sku = 'UPG-A';
 SELECT * FROM inv_verify();
 SELECT type FROM inv_outbox_next('upgrade-relay') ORDER BY seq;
+-- and every event written before the update has the payload of 0.3.0
+SELECT type, array_agg(DISTINCT k ORDER BY k) AS payload_keys
+  FROM inventory.outbox LEFT JOIN jsonb_object_keys(payload) k ON true
+ GROUP BY type ORDER BY type;
 SELECT inv_commit(id) AS committed FROM inventory.reservation WHERE idempotency_key = 'upg-key';
 SELECT inv_reserve('UPG-A', 1, ttl => '10 minutes', idempotency_key => 'upg-key') = id AS replayed
   FROM inventory.reservation WHERE idempotency_key = 'upg-key';

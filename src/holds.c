@@ -199,11 +199,9 @@ static InvPlan finish_one_plan = {
 	"  RETURNING r.*),"
 	" p AS ("
 	"  SELECT "
-	INV_RESERVATION_PAYLOAD("r.id", "r.state", "r.owner", "r.reference", "r.reason",
-							"r.created_at", "r.expires_at", "r.finished_at",
-							"r.finished_at",
-							"(SELECT " INV_PAYLOAD_LINES_AGG
-							"   FROM unnest(r.skus, r.qtys) AS l(sku, qty))")
+	INV_RESERVATION_PAYLOAD("(SELECT " INV_PAYLOAD_LINES_AGG
+							"   FROM unnest(r.skus, r.qtys) AS l(sku, qty))",
+							"NULL::timestamptz", "r.owner", "r.reference", "r.reason")
 	" AS payload FROM r),"
 	" s AS ("
 	"  UPDATE inventory.stock st"

@@ -7,7 +7,8 @@
  * Rows follow Debezium's outbox-router defaults (aggregatetype,
  * aggregateid, type, payload).  Payloads are built by the server from the
  * rows as they stand after the change, so they can never disagree with
- * the tables.
+ * the tables, and hold only what the envelope does not already say
+ * (outbox.h): events are most of what a checkout writes to the WAL.
  *
  * Every event insert is preceded by outbox_will_write(): the relay
  * (relay.c) relies on a writer having its transaction id before its event
@@ -29,10 +30,10 @@
 static InvPlan reservation_event_plan = {
 	"INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
 	" SELECT $3, 'reservation', r.id::text, $2, "
-	INV_RESERVATION_PAYLOAD("r.id", "r.state", "r.owner", "r.reference", "r.reason",
-							"r.created_at", "r.expires_at", "r.finished_at", "$3",
-							"(SELECT " INV_PAYLOAD_LINES_AGG
-							" FROM unnest(r.skus, r.qtys) AS l(sku, qty))")
+	INV_RESERVATION_PAYLOAD("(SELECT " INV_PAYLOAD_LINES_AGG
+							" FROM unnest(r.skus, r.qtys) AS l(sku, qty))",
+							"CASE WHEN r.state = 'held' THEN r.expires_at END",
+							"r.owner", "r.reference", "r.reason")
 	"   FROM inventory.reservation r"
 	"  WHERE r.id = ANY ($1)"
 	"  ORDER BY r.id",
@@ -42,9 +43,8 @@ static InvPlan reservation_event_plan = {
 static InvPlan stock_event_plan = {
 	"INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
 	" SELECT $2, 'stock', s.sku, 'stock.adjusted',"
-	"   jsonb_build_object('sku', s.sku, 'delta', $3::bigint, 'on_hand', $5::bigint,"
-	"     'reserved', $6::bigint, 'version', s.version, 'reason', $4::text,"
-	"     'at', $2)"
+	"   jsonb_strip_nulls(jsonb_build_object('delta', $3::bigint, 'on_hand', $5::bigint,"
+	"     'reserved', $6::bigint, 'version', s.version, 'reason', $4::text))"
 	"   FROM inventory.stock s"
 	"  WHERE s.sku = $1",
 	6, {TEXTOID, TIMESTAMPTZOID, INT8OID, TEXTOID, INT8OID, INT8OID}

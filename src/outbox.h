@@ -21,15 +21,23 @@ extern void outbox_will_write(void);
  * The payload of every reservation event, as SQL, so that each statement
  * that writes one (here, and the one-statement paths of reserve.c and
  * holds.c, which make it from the values in hand) writes the same keys.
+ * The event's envelope already says which hold (aggregateid), what
+ * happened (type) and when (occurred_at): the payload carries the rest,
+ * the lines always, expires_at while the hold is in force, owner,
+ * reference and reason when they are set, and no key whose value is null.
  * Each argument is an SQL expression given as a string literal; lines is
  * a jsonb array as INV_PAYLOAD_LINES_AGG makes it from rows aliased l.
  */
-#define INV_RESERVATION_PAYLOAD(id, state, owner, reference, reason, \
-								created_at, expires_at, finished_at, at, lines) \
-	"jsonb_build_object('reservation_id', " id ", 'state', " state "," \
-	" 'owner', " owner ", 'reference', " reference ", 'reason', " reason "," \
-	" 'created_at', " created_at ", 'expires_at', " expires_at "," \
-	" 'finished_at', " finished_at ", 'at', " at ", 'lines', " lines ")"
+#define INV_RESERVATION_PAYLOAD(lines, expires_at, owner, reference, reason) \
+	"jsonb_strip_nulls(jsonb_build_object('lines', " lines "," \
+	" 'expires_at', " expires_at ", 'owner', " owner "," \
+	" 'reference', " reference ", 'reason', " reason "))"
+/* the same for a hold just taken: it has no reference nor reason yet */
+#define INV_HELD_PAYLOAD(lines, expires_at, owner) \
+	"CASE WHEN " owner " IS NULL" \
+	" THEN jsonb_build_object('lines', " lines ", 'expires_at', " expires_at ")" \
+	" ELSE jsonb_build_object('lines', " lines ", 'expires_at', " expires_at "," \
+	" 'owner', " owner ") END"
 #define INV_PAYLOAD_LINES_AGG \
 	"jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty) ORDER BY l.sku COLLATE \"C\")"
 
@@ -38,7 +46,8 @@ extern void outbox_reservation_events(Datum ids, const char *type, TimestampTz a
 
 /*
  * A stock.adjusted event: sku now has on_hand units, of which reserved are
- * held, after a change of delta.  The caller holds the SKU's row and sales
+ * held, after a change of delta; reason is left out of the payload when
+ * NULL.  The caller holds the SKU's row and sales
  * locks (stock.c), so those are its numbers as of this event.
  */
 extern void outbox_stock_event(const char *sku, int64 on_hand, int64 reserved,

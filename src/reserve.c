@@ -141,10 +141,8 @@ static InvPlan lock_cart_stock_plan = {
 	" e AS (" \
 	"  INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)" \
 	"  SELECT $3, 'reservation', h.id::text, 'reservation.held', " \
-	INV_RESERVATION_PAYLOAD("h.id", "'held'::text", "h.owner", "NULL::text", \
-							"NULL::text", "h.created_at", "h.expires_at", \
-							"NULL::timestamptz", "$3::timestamptz", \
-							"(SELECT " INV_PAYLOAD_LINES_AGG " FROM x AS l)") \
+	INV_HELD_PAYLOAD("(SELECT " INV_PAYLOAD_LINES_AGG " FROM x AS l)", \
+					 "h.expires_at", "h.owner") \
 	"    FROM h)" \
 	" SELECT h.id, (SELECT count(*) FROM s) FROM h"
 
@@ -184,10 +182,8 @@ static InvPlan reserve_one_plan = {
 	" e AS ("
 	"  INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
 	"  SELECT h.created_at, 'reservation', h.id::text, 'reservation.held', "
-	INV_RESERVATION_PAYLOAD("h.id", "'held'::text", "h.owner", "NULL::text",
-							"NULL::text", "h.created_at", "h.expires_at",
-							"NULL::timestamptz", "h.created_at",
-							"jsonb_build_array(jsonb_build_object('sku', $1::text, 'qty', $2::bigint))")
+	INV_HELD_PAYLOAD("jsonb_build_array(jsonb_build_object('sku', $1::text, 'qty', $2::bigint))",
+					 "h.expires_at", "h.owner")
 	"    FROM h)"
 	" SELECT id, created_at, expires_at FROM h",
 	5, {TEXTOID, INT8OID, TEXTOID, TEXTOID, INTERVALOID}
