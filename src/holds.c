@@ -16,7 +16,10 @@
  *	  - expiring overdue holds never waits: the sweep and a reserve's
  *		reclaim take the stock rows they lack with SKIP LOCKED, then the
  *		holds with SKIP LOCKED, and expire only holds whose rows they all
- *		have.  What they cannot have now is left to a later sweep.
+ *		have.  What they cannot have now is left to a later sweep.  (SKIP
+ *		LOCKED alone can still wait, for the newest version of a row just
+ *		updated: these try-locks also run under a lock_timeout of a
+ *		millisecond, and give up when it strikes; see lock_overdue.)
  *	  Hence no cycle of waits among the extension's own calls, several
  *	  sweepers never block each other, and a sweep never blocks a checkout.
  *	  (Within one transaction that makes several calls, the caller's order
@@ -32,11 +35,14 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "errors.h"
@@ -383,20 +389,17 @@ empty_text_array(void)
 /*
  * Of the overdue holds in candidates (a uuid[] from the last statement),
  * lock those this call can expire without waiting; see the protocol above.
- * The caller holds the stock rows of the SKUs in locked (a text[]).
+ * The caller holds the stock rows of the SKUs in locked (a text[]).  Runs
+ * in lock_overdue's subtransaction.
  */
 static Datum
-lock_overdue(Datum candidates, int ncandidates, Datum locked, TimestampTz now,
-			 int32 max_holds, int *nids)
+try_lock_overdue(Datum candidates, Datum locked, TimestampTz now,
+				 int32 max_holds, int *nids)
 {
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	Datum		got;
 	int			n;
-
-	*nids = 0;
-	if (ncandidates == 0)
-		return candidates;
 
 	values[0] = candidates;
 	values[1] = locked;
@@ -419,6 +422,96 @@ lock_overdue(Datum candidates, int ncandidates, Datum locked, TimestampTz now,
 		nulls[4] = 'n';
 	inv_plan_exec(&lock_overdue_plan, values, nulls, 0);
 	return inv_result_array(1, UUIDOID, nids);
+}
+
+/*
+ * try_lock_overdue, made sure not to wait.  SKIP LOCKED does not always
+ * skip: when the version of a row in the statement's snapshot was updated
+ * by a transaction that commits while the statement looks at the row (or
+ * whose multixact a key-share locker keeps running), heap_lock_tuple
+ * follows the update chain (heap_lock_updated_tuple) and waits for whoever
+ * has locked the newest version, whatever the wait policy.  Our caller may
+ * hold stock rows out of SKU order by then (a reserve's cart, the rows of
+ * an adjustment, the rows taken so far), and the one it waits for may be
+ * waiting for those: a deadlock.  So the try-locks run in a
+ * subtransaction under a lock_timeout of TRY_LOCK_TIMEOUT: such a wait ends
+ * at once, the subtransaction rolls back, and this call locks nothing, as
+ * if every row were busy; a later sweep gets the holds.  Any other error
+ * is raised.
+ */
+#define TRY_LOCK_TIMEOUT "1ms"
+
+typedef struct TryLock
+{
+	Datum		candidates;
+	Datum		locked;
+	TimestampTz now;
+	int32		max_holds;
+	int			nids;
+} TryLock;
+
+static Datum
+try_lock_overdue_guarded(TryLock *t)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile Datum ids = (Datum) 0;
+	volatile bool timed_out = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		int			nest = NewGUCNestLevel();
+
+		(void) set_config_option("lock_timeout", TRY_LOCK_TIMEOUT,
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
+		ids = try_lock_overdue(t->candidates, t->locked, t->now, t->max_holds,
+							   &t->nids);
+		AtEOXact_GUC(true, nest);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		timed_out = true;
+	}
+	PG_END_TRY();
+
+	if (timed_out)
+	{
+		t->nids = 0;
+		return PointerGetDatum(construct_empty_array(UUIDOID));
+	}
+	ReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return ids;
+}
+
+static Datum
+lock_overdue(Datum candidates, int ncandidates, Datum locked, TimestampTz now,
+			 int32 max_holds, int *nids)
+{
+	TryLock		t = {candidates, locked, now, max_holds, 0};
+	Datum		ids;
+
+	*nids = 0;
+	if (ncandidates == 0)
+		return candidates;
+	ids = try_lock_overdue_guarded(&t);
+	*nids = t.nids;
+	return ids;
 }
 
 Datum
