@@ -20,10 +20,10 @@ SELECT * FROM test_holds('CRT-_');
 SELECT * FROM test_events(:mark);
 SELECT expires_at - created_at AS ttl FROM inventory.reservation WHERE id = :'crt1';
 
--- the same SKU twice is one line with the quantities summed; keys other
--- than sku and qty are ignored
+-- the same SKU twice is one line with the quantities summed (a key other
+-- than sku and qty is refused: below)
 SELECT test_keep('crt2', inv_reserve_cart(
-       '[{"sku": "CRT-A", "qty": 1}, {"sku": "CRT-B", "qty": 1, "note": "gift"}, {"sku": "CRT-A", "qty": 2}]'))
+       '[{"sku": "CRT-A", "qty": 1}, {"sku": "CRT-B", "qty": 1}, {"sku": "CRT-A", "qty": 2}]'))
        IS NOT NULL AS reserved;
 SELECT * FROM test_holds('CRT-_');
 SELECT * FROM test_stock('CRT-_');
@@ -138,6 +138,18 @@ SELECT inv_reserve_cart('[{"sku": null, "qty": 1}]');
 \echo :LAST_ERROR_SQLSTATE
 SELECT inv_reserve_cart('[{"sku": "", "qty": 1}]');
 \echo :LAST_ERROR_SQLSTATE
+-- a SKU of 256 bytes may exist (it is only unknown here), one of 257 may not
+SELECT inv_reserve_cart(jsonb_build_array(jsonb_build_object('sku', repeat('x', 256), 'qty', 1)));
+\echo :LAST_ERROR_SQLSTATE
+SELECT inv_reserve_cart(jsonb_build_array(jsonb_build_object('sku', repeat('é', 129), 'qty', 1)));
+\echo :LAST_ERROR_SQLSTATE
+-- a key the API does not know is a mistake, not something to ignore
+SELECT inv_reserve_cart('[{"sku": "CRT-A", "qty": 1, "color": "red"}]');
+\echo :LAST_ERROR_SQLSTATE
+SELECT inv_reserve_cart('[{"sku": "CRT-A", "qty": 1}, {"SKU": "CRT-B", "qty": 1}]');
+\echo :LAST_ERROR_SQLSTATE
+SELECT inv_try_reserve_cart('[{"sku": "CRT-A", "quantity": 1}]');
+\echo :LAST_ERROR_SQLSTATE
 -- qty missing, zero, negative, fractional, a string, null, beyond bigint
 SELECT inv_reserve_cart('[{"sku": "CRT-A"}]');
 \echo :LAST_ERROR_SQLSTATE
@@ -171,6 +183,8 @@ SELECT inv_reserve_cart('[{"sku": "CRT-A", "qty": 1}]', '-1 minute');
 SELECT inv_reserve_cart('[{"sku": "CRT-A", "qty": 1}]', '2 hours');
 \echo :LAST_ERROR_SQLSTATE
 SELECT inv_reserve_cart('[{"sku": "CRT-A", "qty": 1}]', NULL, '');
+\echo :LAST_ERROR_SQLSTATE
+SELECT inv_reserve_cart('[{"sku": "CRT-A", "qty": 1}]', NULL, repeat('k', 257));
 \echo :LAST_ERROR_SQLSTATE
 SELECT test_fingerprint() = :'fp' AS unchanged;
 

@@ -84,6 +84,8 @@ SELECT inv_reserve(NULL, 1);
 \echo :LAST_ERROR_SQLSTATE
 SELECT inv_reserve('', 1);
 \echo :LAST_ERROR_SQLSTATE
+SELECT inv_reserve(repeat('x', 257), 1);
+\echo :LAST_ERROR_SQLSTATE
 SELECT inv_reserve('RSV-A', NULL);
 \echo :LAST_ERROR_SQLSTATE
 SELECT inv_reserve('RSV-A', 0);
@@ -95,6 +97,8 @@ SELECT inv_reserve('RSV-A', 1, '0 seconds');
 SELECT inv_reserve('RSV-A', 1, '-5 seconds');
 \echo :LAST_ERROR_SQLSTATE
 SELECT inv_reserve('RSV-A', 1, '1 minute', '');
+\echo :LAST_ERROR_SQLSTATE
+SELECT inv_reserve('RSV-A', 1, '1 minute', repeat('k', 257));
 \echo :LAST_ERROR_SQLSTATE
 -- a ttl beyond the range of timestamps is just as much a bad ttl
 SELECT inv_reserve('RSV-A', 1, '-300000 years');

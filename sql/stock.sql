@@ -70,6 +70,10 @@ SELECT inv_set_stock(NULL, 1);
 \echo :LAST_ERROR_SQLSTATE
 SELECT inv_set_stock('', 1);
 \echo :LAST_ERROR_SQLSTATE
+SELECT inv_set_stock(repeat('x', 257), 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT inv_adjust(repeat('x', 10000), 1);
+\echo :LAST_ERROR_SQLSTATE
 SELECT inv_set_stock('STK-A', NULL);
 \echo :LAST_ERROR_SQLSTATE
 SELECT inv_set_stock('STK-A', -1);

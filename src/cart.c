@@ -4,9 +4,10 @@
  *	  Parse, check and normalize the lines of a reservation request.
  *
  * items must be a non-empty JSON array of objects {"sku": string,
- * "qty": positive integer}; other keys are ignored.  Every violation is a
- * 22023 (22003 for a qty beyond bigint) naming the element, raised before
- * anything is read or written.
+ * "qty": positive integer}, with no other key (a "SKU" or "quantity" is a
+ * caller's mistake, not something to ignore).  Every violation is a 22023
+ * (22003 for a qty beyond bigint, 22001 for a SKU too long) naming the
+ * element, raised before anything is read or written.
  *
  *-------------------------------------------------------------------------
  */
@@ -16,6 +17,7 @@
 #include "common/int.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/numeric.h"
 
 #include "cart.h"
@@ -87,6 +89,29 @@ line_qty(JsonbValue *v, int i)
 	return qty;
 }
 
+/* Refuse a key of a line other than "sku" and "qty". */
+static void
+line_keys(JsonbContainer *line, int i)
+{
+	JsonbIterator *it = JsonbIteratorInit(line);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_KEY)
+			continue;
+		if ((v.val.string.len == 3 && memcmp(v.val.string.val, "sku", 3) == 0) ||
+			(v.val.string.len == 3 && memcmp(v.val.string.val, "qty", 3) == 0))
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("items[%d] has an unknown key \"%s\"", i,
+						pnstrdup(v.val.string.val, v.val.string.len)),
+				 errhint("A line has \"sku\" and \"qty\" only.")));
+	}
+}
+
 InvCart *
 cart_from_jsonb(Jsonb *items)
 {
@@ -121,15 +146,14 @@ cart_from_jsonb(Jsonb *items)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("items[%d] must be an object with \"sku\" and \"qty\"", i)));
+		line_keys(elem->val.binary.data, i);
 		sku = getKeyJsonValueFromContainer(elem->val.binary.data, "sku", 3, NULL);
 		if (sku == NULL || sku->type != jbvString)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("sku of items[%d] must be a string", i)));
-		if (sku->val.string.len == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("sku of items[%d] must not be empty", i)));
+		inv_check_sku(sku->val.string.val, sku->val.string.len,
+					  psprintf("sku of items[%d]", i));
 		cart->lines[i].sku = pnstrdup(sku->val.string.val, sku->val.string.len);
 		cart->lines[i].qty =
 			line_qty(getKeyJsonValueFromContainer(elem->val.binary.data, "qty", 3, NULL), i);

@@ -100,18 +100,30 @@ inv_arg_not_null(FunctionCallInfo fcinfo, int argno, const char *argname)
 				 errmsg("%s must not be null", argname)));
 }
 
-char *
-inv_arg_sku(FunctionCallInfo fcinfo, int argno, const char *argname)
+/* A SKU is a non-empty string of at most INV_MAX_SKU_BYTES bytes. */
+void
+inv_check_sku(const char *sku, int len, const char *argname)
 {
-	char	   *sku;
-
-	inv_arg_not_null(fcinfo, argno, argname);
-	sku = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	if (sku[0] == '\0')
+	if (len == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not be empty", argname)));
-	return sku;
+	if (len > INV_MAX_SKU_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("%s is longer than %d bytes", argname, INV_MAX_SKU_BYTES),
+				 errdetail("It is %d bytes long.", len)));
+}
+
+char *
+inv_arg_sku(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	text	   *sku;
+
+	inv_arg_not_null(fcinfo, argno, argname);
+	sku = PG_GETARG_TEXT_PP(argno);
+	inv_check_sku(VARDATA_ANY(sku), VARSIZE_ANY_EXHDR(sku), argname);
+	return text_to_cstring(sku);
 }
 
 int64
@@ -132,6 +144,28 @@ text *
 inv_arg_text_or_null(FunctionCallInfo fcinfo, int argno)
 {
 	return PG_ARGISNULL(argno) ? NULL : PG_GETARG_TEXT_PP(argno);
+}
+
+/* An idempotency key: NULL (none), or 1 to INV_MAX_KEY_BYTES bytes. */
+text *
+inv_arg_key(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	text	   *key = inv_arg_text_or_null(fcinfo, argno);
+	int			len;
+
+	if (key == NULL)
+		return NULL;
+	len = VARSIZE_ANY_EXHDR(key);
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", argname)));
+	if (len > INV_MAX_KEY_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("%s is longer than %d bytes", argname, INV_MAX_KEY_BYTES),
+				 errdetail("It is %d bytes long.", len)));
+	return key;
 }
 
 /*

@@ -19,14 +19,24 @@ extern int	inv_max_ttl;		/* seconds */
 extern int	inv_max_cart_lines;
 
 /*
- * Argument checks: each raises 22004 for a NULL and 22023 for a bad value,
- * naming the argument, before anything is read or written.
+ * The longest SKU and idempotency key, in bytes: both are btree keys, and
+ * a longer one would fail deep in an index insert ("index row size").
+ */
+#define INV_MAX_SKU_BYTES	256
+#define INV_MAX_KEY_BYTES	256
+
+/*
+ * Argument checks: each raises 22004 for a NULL, 22001 for a SKU or key
+ * longer than allowed and 22023 for another bad value, naming the
+ * argument, before anything is read or written.
  */
 extern void inv_require_writable(FunctionCallInfo fcinfo);
 extern char *inv_arg_sku(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern int64 inv_arg_int8(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern pg_uuid_t *inv_arg_uuid(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern void inv_check_sku(const char *sku, int len, const char *argname);
 extern text *inv_arg_text_or_null(FunctionCallInfo fcinfo, int argno);
+extern text *inv_arg_key(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern Interval *inv_arg_ttl(FunctionCallInfo fcinfo, int argno);
 extern TimestampTz inv_expiry(Interval *ttl, TimestampTz now);
 

@@ -592,12 +592,8 @@ request_init(ReserveRequest *req, FunctionCallInfo fcinfo, int ttl_arg,
 {
 	req->cart = cart;
 	req->ttl = inv_arg_ttl(fcinfo, ttl_arg);
-	req->key = inv_arg_text_or_null(fcinfo, ttl_arg + 1);
+	req->key = inv_arg_key(fcinfo, ttl_arg + 1, "idempotency_key");
 	req->owner = inv_arg_text_or_null(fcinfo, ttl_arg + 2);
-	if (req->key != NULL && VARSIZE_ANY_EXHDR(req->key) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("idempotency_key must not be empty")));
 }
 
 static ReserveOutcome *
