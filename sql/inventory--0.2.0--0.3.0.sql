@@ -154,13 +154,16 @@ AS $$
 		-- events older than this may be gone; check only younger ones
 		SELECT coalesce(max(p.events_before), '-infinity') AS before
 		  FROM inventory.purge_state p),
+	-- sums stay numeric: the ledger's can pass bigint's range (a SKU counted
+	-- at 2^63 - 1 that sold units and was topped up again) while every
+	-- count the tables keep stays in it
 	held AS (
-		SELECT l.sku, sum(l.qty)::bigint AS qty
+		SELECT l.sku, sum(l.qty) AS qty
 		  FROM inventory.reservation r, unnest(r.skus, r.qtys) AS l(sku, qty)
 		 WHERE r.state = 'held'
 		 GROUP BY l.sku),
 	sold AS (
-		SELECT x.sku, sum(x.qty)::bigint AS qty
+		SELECT x.sku, sum(x.qty) AS qty
 		  FROM (SELECT l.sku, l.qty
 				  FROM inventory.reservation r, unnest(r.skus, r.qtys) AS l(sku, qty)
 				 WHERE r.state = 'committed'
@@ -168,14 +171,14 @@ AS $$
 				SELECT p.sku, p.qty FROM inventory.purged_sales p) x
 		 GROUP BY x.sku),
 	adjusted AS (
-		SELECT a.sku, sum(a.delta)::bigint AS qty
+		SELECT a.sku, sum(a.delta) AS qty
 		  FROM inventory.adjustment a
 		 GROUP BY a.sku),
 	recent AS (
 		SELECT r.* FROM inventory.reservation r, purged
 		 WHERE r.created_at > purged.before)
 	SELECT s.sku, 'on_hand is not adjustments minus committed lines',
-		   coalesce(a.qty, 0) - coalesce(c.qty, 0), s.available + coalesce(h.qty, 0)
+		   (coalesce(a.qty, 0) - coalesce(c.qty, 0))::bigint, (s.available + coalesce(h.qty, 0))::bigint
 	  FROM inventory.stock s
 	  LEFT JOIN held h ON h.sku = s.sku
 	  LEFT JOIN adjusted a ON a.sku = s.sku
