@@ -11,15 +11,16 @@
 #   stress       scripts/stress.sh                one test per invariant
 #   clients      scripts/clients.sh               one test per check
 #   broker       scripts/broker.sh                one test per check
+#   fuzz         scripts/fuzz.sh                  one test per check
 #   docs         scripts/doc_examples.py          one test per page
 #   demo         scripts/demo.sh (make demo)      one test
 #
-# SUITES="regress isolation nopreload pgtap tap dump stress clients broker docs demo" picks suites (default:
+# SUITES="regress isolation nopreload pgtap tap dump stress clients broker fuzz docs demo" picks suites (default:
 # all); TAP_ONLY=002 runs the TAP files whose names start so.
 
 source "$(dirname "$0")/lib.sh"
 
-SUITES=${SUITES:-"regress isolation nopreload pgtap tap dump stress clients broker docs demo"}
+SUITES=${SUITES:-"regress isolation nopreload pgtap tap dump stress clients broker fuzz docs demo"}
 passed=0
 failed=0
 failures=()
@@ -158,6 +159,8 @@ run_stress() { run_checks stress "$INV_ROOT/scripts/stress.sh"; }
 run_clients() { run_checks clients "$INV_ROOT/scripts/clients.sh"; }
 # the outbox relay of examples/relay into RabbitMQ, with kills and a broker restart
 run_broker() { run_checks broker "$INV_ROOT/scripts/broker.sh"; }
+# random API sequences against a model (Hypothesis), and sqlsmith
+run_fuzz() { run_checks fuzz "$INV_ROOT/scripts/fuzz.sh"; }
 
 # every sql example of README.md and doc/*.md, run as shown, output compared
 docs_check() {
