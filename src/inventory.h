@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * inventory.h
- *	  Settings and argument checks shared by the inventory modules.
+ *	  Settings, argument checks and helpers shared by the inventory modules.
  *
  *-------------------------------------------------------------------------
  */
@@ -42,5 +42,12 @@ extern TimestampTz inv_expiry(Interval *ttl, TimestampTz now);
 
 extern char *inv_uuid_str(const pg_uuid_t *id);
 extern Datum inv_uuid_array1(pg_uuid_t *id);
+
+/* Milliseconds from "from" until "to", rounded up; 0 once it has passed */
+static inline long
+inv_ms_until(TimestampTz from, TimestampTz to)
+{
+	return to <= from ? 0 : (long) ((to - from + 999) / 1000);
+}
 
 #endif							/* INVENTORY_H */

@@ -23,9 +23,9 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "notify.h"
 #include "outbox.h"
 #include "spi_plans.h"
-#include "worker.h"
 
 static InvPlan reservation_event_plan = {
 	"INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
@@ -63,8 +63,8 @@ void
 outbox_will_write(void)
 {
 	(void) GetTopTransactionId();
-	/* and a NOTIFY inventory_outbox follows the commit (worker.c) */
-	worker_outbox_written();
+	/* and a NOTIFY inventory_outbox follows the commit (notify.c) */
+	inv_notify_outbox_written();
 }
 
 void

@@ -34,9 +34,10 @@
 #include "retention.h"
 #include "shmem.h"
 #include "spi_plans.h"
-#include "worker.h"
 
 PG_FUNCTION_INFO_V1(inv_purge);
+
+int			inv_retention = 7 * 24 * 3600;
 
 static InvPlan purge_holds_plan = {
 	"WITH victims AS ("

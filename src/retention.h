@@ -8,6 +8,9 @@
 #ifndef INVENTORY_RETENTION_H
 #define INVENTORY_RETENTION_H
 
+/* GUC, registered by _PG_init (inventory.c) */
+extern int	inv_retention;		/* s; 0: keep everything */
+
 typedef enum RetentionKind
 {
 	RETENTION_HOLDS,			/* finished holds */

@@ -3,7 +3,7 @@
  * shmem.c
  *	  The extension's shared memory: one slot per database, holding the
  *	  counters behind the inventory.stats view and the coordinates of that
- *	  database's sweeper (see worker.c).
+ *	  database's sweeper (see launcher.c and sweeper.c).
  *
  * It exists only when the library is in shared_preload_libraries.  Without
  * it, counting is a no-op and the counters read as NULL; everything else

@@ -1,0 +1,526 @@
+/*-------------------------------------------------------------------------
+ *
+ * sweeper.c
+ *	  The per-database background worker, started by the launcher
+ *	  (launcher.c) in each database that wants one, and the settings that
+ *	  say which databases do.
+ *
+ * Each sweeper cycle: expire overdue holds in batches of
+ * inventory.sweep_batch, a transaction each, every inventory.sweep_interval;
+ * purge by inventory.retention once a minute; and send NOTIFY
+ * inventory_outbox on behalf of writers that committed events since the
+ * last one (notify.c says why writers leave it to us).
+ *
+ * Every transaction of a sweeper first takes a share lock on the
+ * extension (the lock DROP EXTENSION needs exclusively) and checks it is
+ * still there, as Citus does, so a drop never meets a half-done sweep.
+ * An error aborts that cycle only: it is logged and the next cycle runs
+ * after a backoff.  A sweeper that finds no extension, or inventory.sweeper
+ * off for its database, leaves and says so in its shared slot, for the
+ * launcher.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
+#include "commands/async.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "storage/lwlock.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#include "holds.h"
+#include "inventory.h"
+#include "notify.h"
+#include "retention.h"
+#include "shmem.h"
+#include "sweeper.h"
+
+PGDLLEXPORT void inv_sweeper_main(Datum main_arg);
+
+/* retention runs at most this often */
+#define PURGE_INTERVAL_MS		60000
+/* longest pause after failed cycles */
+#define MAX_BACKOFF_MS			60000
+
+int			inv_sweep_interval = 1000;
+int			inv_sweep_batch = 100;
+char	   *inv_databases = NULL;
+bool		inv_sweeper = true;
+
+/* ----------------------------------------------------------------
+ * inventory.databases
+ * ----------------------------------------------------------------
+ */
+
+/* Is database dbname among inventory.databases (empty: all)? */
+bool
+inv_database_wanted(const char *dbname)
+{
+	char	   *raw;
+	List	   *names;
+	ListCell   *lc;
+	bool		wanted = false;
+
+	if (inv_databases == NULL || inv_databases[0] == '\0')
+		return true;
+	raw = pstrdup(inv_databases);
+	if (!SplitGUCList(raw, ',', &names))
+		return false;			/* the check hook rejects such values */
+	foreach(lc, names)
+		if (strcmp((char *) lfirst(lc), dbname) == 0)
+			wanted = true;
+	list_free(names);
+	pfree(raw);
+	return wanted;
+}
+
+/* check hook of inventory.databases */
+bool
+inv_check_databases(char **newval, void **extra, GucSource source)
+{
+	char	   *raw = pstrdup(*newval);
+	List	   *names;
+	bool		ok = SplitGUCList(raw, ',', &names);
+
+	if (!ok)
+		GUC_check_errdetail("List syntax is invalid.");
+	list_free(names);
+	pfree(raw);
+	return ok;
+}
+
+/* ----------------------------------------------------------------
+ * sweeper
+ * ----------------------------------------------------------------
+ */
+
+
+static InvDbSlot *sweeper_slot;
+
+static void
+sweeper_detach(int code, Datum arg)
+{
+	LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+	if (sweeper_slot->worker_pid == MyProcPid)
+	{
+		sweeper_slot->worker_pid = 0;
+		sweeper_slot->worker_latch = NULL;
+	}
+	LWLockRelease(inv_shared->lock);
+}
+
+/*
+ * In a transaction: lock the extension against DROP EXTENSION and check it
+ * is (still) installed.  *retention_ready tells whether its tables are at
+ * 0.2.0 or later (ALTER EXTENSION UPDATE may not have run yet).
+ */
+static bool
+lock_extension(bool *retention_ready)
+{
+	Oid			extoid = get_extension_oid("inventory", true);
+	Oid			nspoid;
+
+	if (!OidIsValid(extoid))
+		return false;
+	LockDatabaseObject(ExtensionRelationId, extoid, 0, AccessShareLock);
+	/* taking the lock processed invalidations: was it dropped meanwhile? */
+	if (get_extension_oid("inventory", true) != extoid)
+		return false;
+	if (retention_ready != NULL)
+	{
+		nspoid = get_namespace_oid("inventory", true);
+		*retention_ready = OidIsValid(nspoid) &&
+			OidIsValid(get_relname_relid("purged_sales", nspoid));
+	}
+	return true;
+}
+
+/*
+ * One pass may not take longer than this, so that a backlog (the first
+ * purge after an upgrade, say) cannot hold up sweeps, NOTIFYs or a reload;
+ * what is left waits for the next pass, which comes at once.
+ */
+static TimestampTz
+pass_deadline(void)
+{
+	return GetCurrentTimestamp() +
+		(int64) Max(inv_sweep_interval, 1000) * 500;	/* half, in us */
+}
+
+/*
+ * Expire overdue holds, a batch per transaction, until a batch comes back
+ * short or the pass has used its time.  *present: is the extension there?
+ * Returns whether overdue holds may be left.
+ */
+static bool
+sweep_cycle(int64 *expired, bool *present)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	TimestampTz start = GetCurrentTimestamp();
+	TimestampTz deadline = pass_deadline();
+	int			n = 0;
+
+	*expired = 0;
+	do
+	{
+		CHECK_FOR_INTERRUPTS();
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		*present = lock_extension(NULL);
+		if (*present)
+		{
+			pgstat_report_activity(STATE_RUNNING, "inventory: expiring overdue holds");
+			n = holds_sweep(inv_sweep_batch);
+			*expired += n;
+		}
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(cxt);
+	} while (*present && n == inv_sweep_batch && GetCurrentTimestamp() < deadline);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	if (*present)
+		stats_sweep_done(start, GetCurrentTimestamp());
+	return *present && n == inv_sweep_batch;
+}
+
+/*
+ * Purge by inventory.retention: holds, then events, a batch per
+ * transaction, within the pass's time.  Returns whether rows may be left.
+ */
+static bool
+purge_cycle(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	TimestampTz deadline = pass_deadline();
+	bool		ready = false;
+	bool		more = false;
+
+	if (inv_retention == 0)
+		return false;
+	for (RetentionKind kind = RETENTION_HOLDS; kind <= RETENTION_EVENTS; kind++)
+	{
+		int64		n;
+
+		do
+		{
+			CHECK_FOR_INTERRUPTS();
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			n = 0;
+			if (lock_extension(&ready) && ready)
+			{
+				pgstat_report_activity(STATE_RUNNING, "inventory: purging by retention");
+				n = retention_purge(kind, inv_sweep_batch);
+			}
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			MemoryContextSwitchTo(cxt);
+		} while (n >= inv_sweep_batch && GetCurrentTimestamp() < deadline);
+		more |= (n >= inv_sweep_batch);
+	}
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return more;
+}
+
+/* set while a NOTIFY for writers is being sent, to retry it after an error */
+static bool notify_taken = false;
+
+static void
+notify_cycle(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (pg_atomic_read_u32(&sweeper_slot->notify_pending) == 0)
+		return;
+	StartTransactionCommand();
+	pg_atomic_write_u32(&sweeper_slot->notify_pending, 0);
+	notify_taken = true;
+	Async_Notify(INV_OUTBOX_CHANNEL, NULL);
+	CommitTransactionCommand();
+	notify_taken = false;
+	MemoryContextSwitchTo(cxt);
+}
+
+/* In PG_CATCH: log the error, clean up, and carry on. */
+static void
+cycle_error(MemoryContext cxt)
+{
+	HOLD_INTERRUPTS();
+	EmitErrorReport();
+	AbortOutOfAnyTransaction();
+	FlushErrorState();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	if (notify_taken)
+	{
+		pg_atomic_write_u32(&sweeper_slot->notify_pending, 1);
+		notify_taken = false;
+	}
+	MemoryContextSwitchTo(cxt);
+	RESUME_INTERRUPTS();
+}
+
+/* pause after failures in a row: the interval, doubling, at most a minute */
+static TimestampTz
+after_backoff(TimestampTz now, int failures)
+{
+	int64		ms = Max(inv_sweep_interval, 1000);
+
+	ms <<= Min(failures - 1, 16);
+	return now + Min(ms, MAX_BACKOFF_MS) * INT64CONST(1000);
+}
+
+/*
+ * Leave on purpose: stop being this database's sweeper first, so that
+ * committing writers NOTIFY themselves, then send what was pending.
+ */
+static void
+sweeper_leave(int elevel, const char *dbname, const char *why)
+{
+	sweeper_detach(0, (Datum) 0);
+	PG_TRY();
+	{
+		notify_cycle();
+	}
+	PG_CATCH();
+	{
+		cycle_error(TopMemoryContext);
+	}
+	PG_END_TRY();
+	ereport(elevel,
+			(errmsg("inventory sweeper for database \"%s\" stopping: %s",
+					dbname, why)));
+	proc_exit(0);
+}
+
+/*
+ * The sweeper runs as the bootstrap superuser, so nothing it runs may
+ * depend on a setting that the database's owner (ALTER DATABASE ... SET)
+ * or any user controls.  As autovacuum does, override:
+ *
+ * - search_path: with the database's path, or the default one whose
+ *   "$user" is the bootstrap superuser's name, a schema the owner made
+ *   could shadow an operator or an aggregate that the sweep uses, and
+ *   the sweeper would run the owner's code as a superuser.  An empty path
+ *   resolves every unqualified name in pg_catalog; our tables are named
+ *   with their schema.
+ * - the timeouts, read-only transactions and the isolation level: any of
+ *   them could make every sweep fail, and stop holds from expiring.
+ */
+static void
+sweeper_settings(void)
+{
+	static const char *const settings[][2] = {
+		{"search_path", ""},
+		{"statement_timeout", "0"},
+		{"lock_timeout", "0"},
+		{"idle_in_transaction_session_timeout", "0"},
+		{"default_transaction_read_only", "off"},
+		{"default_transaction_isolation", "read committed"},
+	};
+
+	for (int i = 0; i < lengthof(settings); i++)
+		SetConfigOption(settings[i][0], settings[i][1], PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+/* inventory.sweeper is off here: leave, and keep the launcher away */
+static void
+sweeper_off(const char *dbname)
+{
+	LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+	sweeper_slot->sweeper_off = true;
+	LWLockRelease(inv_shared->lock);
+	sweeper_leave(LOG, dbname, "inventory.sweeper is off for this database");
+}
+
+void
+inv_sweeper_main(Datum main_arg)
+{
+	Oid			dboid = DatumGetObjectId(main_arg);
+	char	   *dbname;
+	MemoryContext cycle_context;
+	/* volatile: changed within PG_TRY and read after an error */
+	volatile TimestampTz next_sweep = 0;
+	volatile TimestampTz next_purge = 0;
+	volatile TimestampTz behind_logged = 0;
+	volatile int sweep_failures = 0;
+	volatile int purge_failures = 0;
+	volatile bool absent = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname("inventory sweeper");
+	sweeper_settings();
+
+	/*
+	 * One sweeper per database: a second one (after a launcher restart)
+	 * leaves, and so does one started while DROP DATABASE wants it away.
+	 */
+	sweeper_slot = shmem_db_slot(dboid, true);
+	if (sweeper_slot == NULL)
+		proc_exit(0);
+	LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+	if (sweeper_slot->worker_pid != 0 ||
+		GetCurrentTimestamp() < sweeper_slot->hold_off_until)
+	{
+		LWLockRelease(inv_shared->lock);
+		proc_exit(0);
+	}
+	sweeper_slot->worker_pid = MyProcPid;
+	sweeper_slot->worker_latch = MyLatch;
+	sweeper_slot->restart_requested = false;
+	LWLockRelease(inv_shared->lock);
+	before_shmem_exit(sweeper_detach, (Datum) 0);
+
+	StartTransactionCommand();
+	dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(dboid));
+	CommitTransactionCommand();
+
+	/* ALTER DATABASE ... SET inventory.sweeper = off reached us as we connected */
+	if (!inv_sweeper)
+		sweeper_off(dbname);
+
+	cycle_context = AllocSetContextCreate(TopMemoryContext, "inventory sweeper",
+										  ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		TimestampTz now;
+		long		wait;
+		bool		restart;
+
+		CHECK_FOR_INTERRUPTS();
+		LWLockAcquire(inv_shared->lock, LW_SHARED);
+		restart = sweeper_slot->restart_requested;
+		LWLockRelease(inv_shared->lock);
+		if (restart)
+		{
+			/*
+			 * A database's settings reach a session only as it connects:
+			 * leave, and have the launcher start a sweeper afresh.
+			 */
+			LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+			sweeper_slot->wake_requested = true;
+			LWLockRelease(inv_shared->lock);
+			sweeper_leave(DEBUG1, dbname, "inventory.sweeper was changed for this database");
+		}
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			if (!inv_sweeper)
+				sweeper_off(dbname);
+			if (inv_sweep_interval == 0)
+				sweeper_leave(LOG, dbname, "inventory.sweep_interval is 0");
+			if (!inv_database_wanted(dbname))
+				sweeper_leave(LOG, dbname, "not in inventory.databases");
+			/* new settings take effect at once */
+			next_sweep = 0;
+			next_purge = 0;
+		}
+
+		MemoryContextSwitchTo(cycle_context);
+		now = GetCurrentTimestamp();
+
+		PG_TRY();
+		{
+			notify_cycle();
+		}
+		PG_CATCH();
+		{
+			cycle_error(cycle_context);
+		}
+		PG_END_TRY();
+
+		if (now >= next_sweep)
+		{
+			PG_TRY();
+			{
+				int64		expired;
+				bool		present;
+				bool		more = sweep_cycle(&expired, &present);
+				TimestampTz end = GetCurrentTimestamp();
+
+				absent = !present;
+				next_sweep = more ? end : now + inv_sweep_interval * INT64CONST(1000);
+				sweep_failures = 0;
+				/* worth a line: the sweep takes longer than its interval */
+				if ((more || end > now + inv_sweep_interval * INT64CONST(1000)) &&
+					end - behind_logged > 60 * USECS_PER_SEC)
+				{
+					behind_logged = end;
+					ereport(LOG,
+							(errmsg("inventory sweeper for database \"%s\" is falling behind",
+									dbname),
+							 errdetail("Expiring " INT64_FORMAT " holds took %ld ms%s; inventory.sweep_interval is %d ms.",
+									   expired, inv_ms_until(now, end),
+									   more ? ", and more are overdue" : "",
+									   inv_sweep_interval)));
+				}
+			}
+			PG_CATCH();
+			{
+				cycle_error(cycle_context);
+				sweep_failures = sweep_failures + 1;
+				next_sweep = after_backoff(GetCurrentTimestamp(), sweep_failures);
+			}
+			PG_END_TRY();
+		}
+		if (absent)
+		{
+			LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+			sweeper_slot->extension_absent = true;
+			LWLockRelease(inv_shared->lock);
+			sweeper_leave(DEBUG1, dbname, "extension not installed");
+		}
+
+		/* the purge has its own pace and failures: it never delays a sweep */
+		if (now >= next_purge && now < next_sweep)
+		{
+			PG_TRY();
+			{
+				bool		more = purge_cycle();
+
+				next_purge = more ? GetCurrentTimestamp() :
+					now + PURGE_INTERVAL_MS * INT64CONST(1000);
+				purge_failures = 0;
+			}
+			PG_CATCH();
+			{
+				cycle_error(cycle_context);
+				purge_failures = purge_failures + 1;
+				next_purge = Max(after_backoff(GetCurrentTimestamp(), purge_failures),
+								 now + PURGE_INTERVAL_MS * INT64CONST(1000));
+			}
+			PG_END_TRY();
+		}
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(cycle_context);
+
+		now = GetCurrentTimestamp();
+		wait = Min(inv_ms_until(now, next_sweep), inv_ms_until(now, next_purge));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Max(wait, 1), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
