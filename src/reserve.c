@@ -466,17 +466,7 @@ decide_under_locks(const InvCart *cart, Datum skus, int64 *avail,
 	PG_CATCH();
 	{
 		if (may_refuse)
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-			ReThrowError(edata);
-		}
+			ReThrowError(inv_subxact_rollback(cxt, owner));
 		PG_RE_THROW();
 	}
 	PG_END_TRY();

@@ -15,6 +15,7 @@
 #define INVENTORY_SPI_PLANS_H
 
 #include "executor/spi.h"
+#include "utils/resowner.h"
 
 #define INV_PLAN_MAX_ARGS 8
 
@@ -28,6 +29,14 @@ typedef struct InvPlan
 
 /* SPI_connect(), raising an error if it fails */
 extern void inv_spi_connect(void);
+
+/*
+ * In the PG_CATCH of statements run in an internal subtransaction begun
+ * (BeginInternalSubTransaction) in memory context cxt under resource owner
+ * owner: roll the subtransaction back, restore both, and return the error,
+ * for the caller to raise again or to take as an outcome.
+ */
+extern ErrorData *inv_subxact_rollback(MemoryContext cxt, ResourceOwner owner);
 
 /*
  * Run a statement; returns SPI_processed.  nulls is NULL or has ' '/'n' per
