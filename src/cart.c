@@ -89,7 +89,7 @@ line_qty(JsonbValue *v, int i)
 	return qty;
 }
 
-/* Refuse a key of a line other than "sku" and "qty". */
+/* Refuse the key of a line other than "sku" and "qty" (there is one). */
 static void
 line_keys(JsonbContainer *line, int i)
 {
@@ -140,23 +140,29 @@ cart_from_jsonb(Jsonb *items)
 	for (int i = 0; i < n; i++)
 	{
 		JsonbValue *elem = getIthJsonbValueFromContainer(&items->root, i);
+		JsonbContainer *line;
 		JsonbValue *sku;
+		JsonbValue *qty;
 
 		if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("items[%d] must be an object with \"sku\" and \"qty\"", i)));
-		line_keys(elem->val.binary.data, i);
-		sku = getKeyJsonValueFromContainer(elem->val.binary.data, "sku", 3, NULL);
+		line = elem->val.binary.data;
+		sku = getKeyJsonValueFromContainer(line, "sku", 3, NULL);
+		qty = getKeyJsonValueFromContainer(line, "qty", 3, NULL);
+		/* more keys than those found: one is unknown, name it */
+		if (JsonContainerSize(line) > (sku != NULL) + (qty != NULL))
+			line_keys(line, i);
 		if (sku == NULL || sku->type != jbvString)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("sku of items[%d] must be a string", i)));
-		inv_check_sku(sku->val.string.val, sku->val.string.len,
-					  psprintf("sku of items[%d]", i));
+		if (sku->val.string.len == 0 || sku->val.string.len > INV_MAX_SKU_BYTES)
+			inv_check_sku(sku->val.string.val, sku->val.string.len,
+						  psprintf("sku of items[%d]", i));
 		cart->lines[i].sku = pnstrdup(sku->val.string.val, sku->val.string.len);
-		cart->lines[i].qty =
-			line_qty(getKeyJsonValueFromContainer(elem->val.binary.data, "qty", 3, NULL), i);
+		cart->lines[i].qty = line_qty(qty, i);
 	}
 	cart_normalize(cart);
 	return cart;
