@@ -48,7 +48,9 @@
 #include "errors.h"
 #include "holds.h"
 #include "inventory.h"
+#include "locks.h"
 #include "outbox.h"
+#include "rows.h"
 #include "shmem.h"
 #include "spi_plans.h"
 
@@ -309,6 +311,139 @@ holds_finish(Datum ids, int nids, HoldEnd end, TimestampTz now,
 
 	outbox_reservation_events(ids, hold_end_event[end], now);
 	stats_count(hold_end_counter[end], nids);
+}
+
+static void raise_expired(pg_uuid_t *id, const char *action);
+
+/*
+ * The commit of a hold in force, without a statement (rows.c): the hold is
+ * found through its primary key and updated as UPDATE updates it (held,
+ * and before its expiry on the clock read then and again once the row is
+ * ours), marked committed, and its event written, after the sales locks
+ * of its SKUs (locks.h).  No stock row changes: the units sold
+ * left available when they were reserved.  false, with nothing written,
+ * when the hold is not in force (or not there): the caller looks why.
+ */
+enum
+{
+	COMMIT_HOLD,
+	COMMIT_EVENT
+};
+static const char *const commit_tables[] = {
+	[COMMIT_HOLD] = "reservation",
+	[COMMIT_EVENT] = "outbox",
+};
+
+static bool
+hold_in_force(TupleTableSlot *hold, AttrNumber state_att,
+			  AttrNumber expires_att, TimestampTz now)
+{
+	bool		isnull;
+	text	   *state;
+
+	state = DatumGetTextPP(slot_getattr(hold, state_att, &isnull));
+	return VARSIZE_ANY_EXHDR(state) == 4 &&
+		memcmp(VARDATA_ANY(state), "held", 4) == 0 &&
+		DatumGetTimestampTz(slot_getattr(hold, expires_att, &isnull)) > now;
+}
+
+/* a text column of a hold's row; NULL when null */
+static text *
+column_text(InvRows *rows, TupleTableSlot *hold, const char *column)
+{
+	AttrNumber	att = inv_rows_attnum(rows, COMMIT_HOLD, column);
+
+	return hold->tts_isnull[att - 1] ? NULL : DatumGetTextPP(hold->tts_values[att - 1]);
+}
+
+static bool
+commit_one(pg_uuid_t *id, text *reference)
+{
+	InvRows		rows;
+	TupleTableSlot *hold;
+	TupleTableSlot *sold;
+	AttrNumber	state_att;
+	AttrNumber	expires_att;
+	AttrNumber	skus_att;
+	AttrNumber	qtys_att;
+	AttrNumber	reference_att;
+	AttrNumber	finished_att;
+	TimestampTz now = 0;
+	ArrayType  *skus;
+	Datum	   *sku;
+	int			nsku;
+	int			natts;
+
+	inv_rows_begin(&rows, commit_tables, lengthof(commit_tables));
+	state_att = inv_rows_attnum(&rows, COMMIT_HOLD, "state");
+	expires_att = inv_rows_attnum(&rows, COMMIT_HOLD, "expires_at");
+	skus_att = inv_rows_attnum(&rows, COMMIT_HOLD, "skus");
+	qtys_att = inv_rows_attnum(&rows, COMMIT_HOLD, "qtys");
+	reference_att = inv_rows_attnum(&rows, COMMIT_HOLD, "reference");
+	finished_att = inv_rows_attnum(&rows, COMMIT_HOLD, "finished_at");
+
+	/*
+	 * As UPDATE ... WHERE state = 'held' AND expires_at > clock_timestamp():
+	 * the version in the snapshot, or, when another transaction changed it
+	 * meanwhile, its latest version, locked.
+	 */
+	hold = inv_rows_fetch(&rows, COMMIT_HOLD, UUIDPGetDatum(id));
+	sold = inv_rows_new_slot(&rows, COMMIT_HOLD);
+	natts = sold->tts_tupleDescriptor->natts;
+	for (;;)
+	{
+		InvRowUpdate res;
+
+		if (hold == NULL ||
+			!hold_in_force(hold, state_att, expires_att, now = GetCurrentTimestamp()))
+		{
+			inv_rows_end(&rows);
+			return false;
+		}
+		slot_getallattrs(hold);
+		memcpy(sold->tts_values, hold->tts_values, sizeof(Datum) * natts);
+		memcpy(sold->tts_isnull, hold->tts_isnull, sizeof(bool) * natts);
+		inv_rows_put(sold, state_att, CStringGetTextDatum(hold_end_state[HOLD_COMMITTED]));
+		inv_rows_put(sold, finished_att, TimestampTzGetDatum(now));
+		if (reference != NULL)
+			inv_rows_put(sold, reference_att, PointerGetDatum(reference));
+		res = inv_rows_update(&rows, COMMIT_HOLD, hold, sold);
+		if (res == INV_ROW_UPDATED)
+			break;
+		if (res == INV_ROW_GONE || !inv_rows_lock(&rows, COMMIT_HOLD, hold))
+			hold = NULL;
+	}
+
+	/*
+	 * The update may have waited for a transaction that only locked the
+	 * hold: a hold that ran out meanwhile is not sold (the error undoes
+	 * the update, as it undoes the caller's transaction).
+	 */
+	if (GetCurrentTimestamp() >= DatumGetTimestampTz(sold->tts_values[expires_att - 1]))
+		raise_expired(id, "committed");
+
+	/* its SKUs' sales locks, then its event */
+	skus = DatumGetArrayTypeP(sold->tts_values[skus_att - 1]);
+	deconstruct_array(skus, TEXTOID, -1, false, TYPALIGN_INT, &sku, NULL, &nsku);
+	if (nsku == 0)
+		elog(ERROR, "inventory: reservation %s has no line", inv_uuid_str(id));
+	for (int i = 0; i < nsku; i++)
+	{
+		text	   *t = DatumGetTextPP(sku[i]);
+
+		inv_lock_sku_sales(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), ShareLock);
+	}
+	outbox_insert_event(&rows, COMMIT_EVENT, now, "reservation", inv_uuid_str(id),
+						hold_end_event[HOLD_COMMITTED],
+						outbox_reservation_payload(PointerGetDatum(skus),
+												   sold->tts_values[qtys_att - 1],
+												   false, 0,
+												   column_text(&rows, sold, "owner"),
+												   column_text(&rows, sold, "reference"),
+												   column_text(&rows, sold, "reason")));
+	inv_rows_end(&rows);
+	stats_count(INV_COMMITTED, 1);
+	return true;
 }
 
 /*
@@ -665,12 +800,9 @@ inv_commit(PG_FUNCTION_ARGS)
 	bool		done = false;
 
 	inv_require_writable(fcinfo);
-	inv_spi_connect();
-	if (finish_one(id, HOLD_COMMITTED, reference, NULL))
-	{
-		SPI_finish();
+	if (commit_one(id, reference))
 		PG_RETURN_BOOL(true);
-	}
+	inv_spi_connect();
 	/* not in force: why? */
 	state = lock_hold(id, &now, &overdue);
 	if (strcmp(state, "committed") == 0)

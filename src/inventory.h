@@ -41,6 +41,8 @@ extern Interval *inv_arg_ttl(FunctionCallInfo fcinfo, int argno);
 extern TimestampTz inv_expiry(Interval *ttl, TimestampTz now);
 
 extern char *inv_uuid_str(const pg_uuid_t *id);
+/* a new random (version 4) uuid, as gen_random_uuid() makes it */
+extern void inv_random_uuid(pg_uuid_t *id);
 extern Datum inv_uuid_array1(pg_uuid_t *id);
 
 /* Milliseconds from "from" until "to", rounded up; 0 once it has passed */

@@ -9,6 +9,9 @@
 #define INVENTORY_OUTBOX_H
 
 #include "datatype/timestamp.h"
+#include "utils/jsonb.h"
+
+#include "rows.h"
 
 /*
  * Before a statement of the caller's own writes an event: assigns the
@@ -40,6 +43,27 @@ extern void outbox_will_write(void);
 	" 'owner', " owner ") END"
 #define INV_PAYLOAD_LINES_AGG \
 	"jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty) ORDER BY l.sku COLLATE \"C\")"
+
+/*
+ * The same payload made in C from the values in hand (INV_RESERVATION_PAYLOAD
+ * is its SQL twin): skus (text[]) and qtys (bigint[]) are the hold's lines
+ * in byte order of SKU; expires_at is left out when has_expiry is false,
+ * owner, reference and reason when NULL.
+ */
+extern Jsonb *outbox_reservation_payload(Datum skus, Datum qtys,
+										 bool has_expiry, TimestampTz expires_at,
+										 text *owner, text *reference,
+										 text *reason);
+
+/*
+ * Insert an event into table i of rows (inventory.outbox, opened by the
+ * caller with inv_rows_begin), with its id and seq drawn as the table's
+ * defaults would; calls outbox_will_write() first.
+ */
+extern void outbox_insert_event(InvRows *rows, int i, TimestampTz at,
+								const char *aggregatetype,
+								const char *aggregateid, const char *type,
+								Jsonb *payload);
 
 /* One event of type "type" per reservation in ids (a uuid[]). */
 extern void outbox_reservation_events(Datum ids, const char *type, TimestampTz at);

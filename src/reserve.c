@@ -51,6 +51,7 @@
 #include "inventory.h"
 #include "locks.h"
 #include "outbox.h"
+#include "rows.h"
 #include "shmem.h"
 #include "spi_plans.h"
 
@@ -160,36 +161,6 @@ static InvPlan write_hold_plan = {
 };
 
 /*
- * The common reserve in one statement: one line, whose units are free.  A
- * guarded UPDATE takes them only if they are free at the row lock's moment
- * (so it never oversells and, when they are not, locks and writes
- * nothing); the hold, its line and its event are written from what it
- * returns, and the clock is read once the row is locked.  The payload is
- * the one outbox.c builds from the tables, made from the values in hand.
- */
-static InvPlan reserve_one_plan = {
-	"WITH s AS ("
-	"  UPDATE inventory.stock"
-	"     SET available = available - $2, version = version + 1,"
-	"         updated_at = clock_timestamp()"
-	"   WHERE sku = $1 AND available >= $2"
-	"  RETURNING updated_at AS at),"
-	" h AS ("
-	"  INSERT INTO inventory.reservation"
-	"         (idempotency_key, owner, created_at, expires_at, skus, qtys)"
-	"  SELECT $3, $4, s.at, s.at + $5, ARRAY[$1::text], ARRAY[$2::bigint] FROM s"
-	"  RETURNING id, owner, created_at, expires_at),"
-	" e AS ("
-	"  INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
-	"  SELECT h.created_at, 'reservation', h.id::text, 'reservation.held', "
-	INV_HELD_PAYLOAD("jsonb_build_array(jsonb_build_object('sku', $1::text, 'qty', $2::bigint))",
-					 "h.expires_at", "h.owner")
-	"    FROM h)"
-	" SELECT id, created_at, expires_at FROM h",
-	5, {TEXTOID, INT8OID, TEXTOID, TEXTOID, INTERVALOID}
-};
-
-/*
  * Look the idempotency key up.  true when it names a reservation of the
  * same request (its id goes to *id); IV006 when it names another request.
  */
@@ -269,45 +240,121 @@ refused_in_snapshot(const InvCart *cart, int64 *avail, ReserveOutcome *out,
 }
 
 /*
- * A one-line reserve in one statement (reserve_one_plan).  true when the
- * hold is taken; false, with nothing written or locked, when the units
- * were not free at the row lock's moment.
+ * The common reserve: one line, whose units are free, without a statement
+ * (rows.c).  The stock row is found through its primary key and, as a
+ * guarded UPDATE would, taken only if its units are free in the version
+ * the snapshot sees, or, when another transaction changed that version
+ * meanwhile, in the latest one, locked (so it never oversells and, when
+ * they are not, it writes nothing).  The clock is read just before the
+ * update, as UPDATE reads it for its SET; the hold and its event are
+ * written from the values in hand.
+ * true when the hold is taken; false, with nothing written, when the SKU
+ * is not there or its units were not free: the locking way then decides.
  */
+enum
+{
+	ONE_STOCK,
+	ONE_HOLD,
+	ONE_EVENT
+};
+static const char *const reserve_one_tables[] = {
+	[ONE_STOCK] = "stock",
+	[ONE_HOLD] = "reservation",
+	[ONE_EVENT] = "outbox",
+};
+
+static bool
+units_free(TupleTableSlot *stock, AttrNumber available_att, int64 qty)
+{
+	bool		isnull;
+
+	return DatumGetInt64(slot_getattr(stock, available_att, &isnull)) >= qty;
+}
+
 static bool
 reserve_one(const ReserveRequest *req, ReserveOutcome *out)
 {
 	const InvLine *line = &req->cart->lines[0];
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
-	Interval	default_ttl = {0};
-	bool		isnull;
-	TimestampTz created;
+	InvRows		rows;
+	TupleTableSlot *stock;
+	TupleTableSlot *taken;
+	TupleTableSlot *hold;
+	AttrNumber	available_att;
+	AttrNumber	version_att;
+	AttrNumber	updated_att;
+	TimestampTz now;
+	TimestampTz expires;
+	Datum		sku = CStringGetTextDatum(line->sku);
+	Datum		qty = Int64GetDatum(line->qty);
+	Datum		skus;
+	Datum		qtys;
+	int			natts;
 
-	values[0] = CStringGetTextDatum(line->sku);
-	values[1] = Int64GetDatum(line->qty);
-	values[2] = PointerGetDatum(req->key);
-	values[3] = PointerGetDatum(req->owner);
-	if (req->ttl != NULL)
-		values[4] = IntervalPGetDatum(req->ttl);
-	else
+	inv_rows_begin(&rows, reserve_one_tables, lengthof(reserve_one_tables));
+	available_att = inv_rows_attnum(&rows, ONE_STOCK, "available");
+	version_att = inv_rows_attnum(&rows, ONE_STOCK, "version");
+	updated_att = inv_rows_attnum(&rows, ONE_STOCK, "updated_at");
+
+	/*
+	 * As a guarded UPDATE: the version in the snapshot, if its units are
+	 * free; when another transaction changed it meanwhile, its latest
+	 * version, locked, if they still are.
+	 */
+	stock = inv_rows_fetch(&rows, ONE_STOCK, sku);
+	taken = inv_rows_new_slot(&rows, ONE_STOCK);
+	natts = taken->tts_tupleDescriptor->natts;
+	for (;;)
 	{
-		default_ttl.time = (int64) inv_default_ttl * USECS_PER_SEC;
-		values[4] = IntervalPGetDatum(&default_ttl);
+		InvRowUpdate res;
+
+		if (stock == NULL || !units_free(stock, available_att, line->qty))
+		{
+			inv_rows_end(&rows);
+			return false;
+		}
+		now = GetCurrentTimestamp();
+		slot_getallattrs(stock);
+		memcpy(taken->tts_values, stock->tts_values, sizeof(Datum) * natts);
+		memcpy(taken->tts_isnull, stock->tts_isnull, sizeof(bool) * natts);
+		inv_rows_put(taken, available_att,
+					 Int64GetDatum(DatumGetInt64(stock->tts_values[available_att - 1]) - line->qty));
+		inv_rows_put(taken, version_att,
+					 Int64GetDatum(DatumGetInt64(stock->tts_values[version_att - 1]) + 1));
+		inv_rows_put(taken, updated_att, TimestampTzGetDatum(now));
+		res = inv_rows_update(&rows, ONE_STOCK, stock, taken);
+		if (res == INV_ROW_UPDATED)
+			break;
+		if (res == INV_ROW_GONE || !inv_rows_lock(&rows, ONE_STOCK, stock))
+			stock = NULL;
 	}
-	if (req->key == NULL)
-		nulls[2] = 'n';
-	if (req->owner == NULL)
-		nulls[3] = 'n';
+	expires = inv_expiry(req->ttl, now);
 
-	outbox_will_write();
-	if (inv_plan_exec(&reserve_one_plan, values, nulls, 0) == 0)
-		return false;
+	/* the hold, with its line */
+	inv_random_uuid(&out->id);
+	skus = PointerGetDatum(construct_array(&sku, 1, TEXTOID, -1, false, TYPALIGN_INT));
+	qtys = PointerGetDatum(construct_array(&qty, 1, INT8OID, sizeof(int64),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	hold = inv_rows_new_slot(&rows, ONE_HOLD);
+	inv_rows_put(hold, inv_rows_attnum(&rows, ONE_HOLD, "id"), UUIDPGetDatum(&out->id));
+	if (req->key != NULL)
+		inv_rows_put(hold, inv_rows_attnum(&rows, ONE_HOLD, "idempotency_key"),
+					 PointerGetDatum(req->key));
+	if (req->owner != NULL)
+		inv_rows_put(hold, inv_rows_attnum(&rows, ONE_HOLD, "owner"),
+					 PointerGetDatum(req->owner));
+	inv_rows_put(hold, inv_rows_attnum(&rows, ONE_HOLD, "state"), CStringGetTextDatum("held"));
+	inv_rows_put(hold, inv_rows_attnum(&rows, ONE_HOLD, "created_at"), TimestampTzGetDatum(now));
+	inv_rows_put(hold, inv_rows_attnum(&rows, ONE_HOLD, "expires_at"), TimestampTzGetDatum(expires));
+	inv_rows_put(hold, inv_rows_attnum(&rows, ONE_HOLD, "skus"), skus);
+	inv_rows_put(hold, inv_rows_attnum(&rows, ONE_HOLD, "qtys"), qtys);
+	inv_rows_insert(&rows, ONE_HOLD, hold);
 
-	memcpy(&out->id, DatumGetUUIDP(inv_result(0, 1, &isnull)), sizeof(pg_uuid_t));
-	created = DatumGetTimestampTz(inv_result(0, 2, &isnull));
-	/* the expiry, from the clock read under the lock, within max_ttl */
-	if (inv_expiry(req->ttl, created) != DatumGetTimestampTz(inv_result(0, 3, &isnull)))
-		elog(ERROR, "inventory: the expiry of a hold was computed two ways differently");
+	/* and its event */
+	outbox_insert_event(&rows, ONE_EVENT, now, "reservation", inv_uuid_str(&out->id),
+						"reservation.held",
+						outbox_reservation_payload(skus, qtys, true, expires,
+												   req->owner, NULL, NULL));
+	inv_rows_end(&rows);
 	return true;
 }
 

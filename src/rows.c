@@ -1,0 +1,352 @@
+/*-------------------------------------------------------------------------
+ *
+ * rows.c
+ *	  The extension's own rows read, locked, updated and inserted through
+ *	  the table access method, without a statement.
+ *
+ * A statement run through SPI, even with a kept generic plan, pays for
+ * its executor at every call: the plan tree's state is built and torn
+ * down, every expression and constraint is set up again, the plan cache
+ * checks the plan.  For a checkout's commit that was more than half of
+ * its CPU, for a few row operations whose shape never changes.  These do
+ * what the executor would do for them, as logical replication's apply
+ * does (execReplication.c): the row is found through the primary key in
+ * the statement's snapshot, locked as UPDATE locks it (and, under read
+ * committed, followed to its latest version, as UPDATE's recheck does),
+ * and written as the executor writes it: the table's constraints checked,
+ * its indexes maintained, its row triggers fired (an insert is
+ * ExecSimpleRelationInsert; an update is the same for UPDATE, but, like
+ * UPDATE and unlike ExecSimpleRelationUpdate, it updates the version it
+ * read without locking it first, and hands a concurrent change back to
+ * the caller: a lock of its own would cost a WAL record).
+ *
+ * The functions run as the extension's owner (SECURITY DEFINER), who owns
+ * these tables: no privilege is checked, as none would be refused.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/relation.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/nodeModifyTable.h"
+#include "nodes/makefuncs.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "rows.h"
+
+/*
+ * Table OIDs by name, remembered across calls (looking names up at every
+ * call would cost more than the write).  A remembered OID is trusted only
+ * while it still opens a table of that name in schema "inventory": DROP
+ * and CREATE EXTENSION make new ones.
+ */
+#define REMEMBERED_MAX 8
+
+typedef struct RememberedRel
+{
+	const char *name;
+	Oid			relid;
+} RememberedRel;
+
+static RememberedRel remembered[REMEMBERED_MAX];
+
+static Relation
+open_named(const char *name, LOCKMODE mode)
+{
+	RememberedRel *r = NULL;
+	Relation	rel;
+	Oid			nsp;
+
+	for (int i = 0; i < REMEMBERED_MAX; i++)
+		if (remembered[i].name == NULL || strcmp(remembered[i].name, name) == 0)
+		{
+			r = &remembered[i];
+			break;
+		}
+	if (r != NULL && r->name != NULL && OidIsValid(r->relid))
+	{
+		rel = try_relation_open(r->relid, mode);
+		if (rel != NULL &&
+			rel->rd_rel->relkind == RELKIND_RELATION &&
+			strcmp(RelationGetRelationName(rel), name) == 0 &&
+			strcmp(get_namespace_name(RelationGetNamespace(rel)), "inventory") == 0)
+			return rel;
+		if (rel != NULL)
+			relation_close(rel, mode);
+	}
+
+	nsp = get_namespace_oid("inventory", true);
+	rel = NULL;
+	if (OidIsValid(nsp))
+	{
+		Oid			relid = get_relname_relid(name, nsp);
+
+		if (OidIsValid(relid))
+			rel = try_relation_open(relid, mode);
+	}
+	if (rel == NULL || rel->rd_rel->relkind != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the inventory library needs a newer version of the extension's tables"),
+				 errdetail("Table inventory.%s is missing.", name),
+				 errhint("Run ALTER EXTENSION inventory UPDATE.")));
+	if (r != NULL)
+	{
+		r->name = name;
+		r->relid = RelationGetRelid(rel);
+	}
+	return rel;
+}
+
+void
+inv_rows_begin(InvRows *rows, const char *const *names, int n)
+{
+	List	   *rtable = NIL;
+	EState	   *estate;
+
+	Assert(n > 0 && n <= INV_ROWS_MAX_RELS);
+
+	/*
+	 * As SPI does before each statement: what this transaction wrote
+	 * before is seen, and a snapshot is taken for the statement.
+	 */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+
+	rows->estate = estate = CreateExecutorState();
+	estate->es_snapshot = GetActiveSnapshot();
+	estate->es_output_cid = GetCurrentCommandId(true);
+	rows->nrels = n;
+	for (int i = 0; i < n; i++)
+	{
+		Relation	rel = open_named(names[i], RowExclusiveLock);
+		RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+		rte->rtekind = RTE_RELATION;
+		rte->relid = RelationGetRelid(rel);
+		rte->relkind = rel->rd_rel->relkind;
+		rte->rellockmode = RowExclusiveLock;
+		rtable = lappend(rtable, rte);
+
+		rows->rel[i] = makeNode(ResultRelInfo);
+		InitResultRelInfo(rows->rel[i], rel, i + 1, NULL, 0);
+		ExecOpenIndices(rows->rel[i], false);
+	}
+	ExecInitRangeTable(estate, rtable);
+	EvalPlanQualInit(&rows->epq, estate, NULL, NIL, -1);
+	AfterTriggerBeginQuery();
+}
+
+void
+inv_rows_end(InvRows *rows)
+{
+	EState	   *estate = rows->estate;
+
+	/* the AFTER ROW triggers of the writes, if the tables have any */
+	AfterTriggerEndQuery(estate);
+	EvalPlanQualEnd(&rows->epq);
+	for (int i = 0; i < rows->nrels; i++)
+	{
+		ExecCloseIndices(rows->rel[i]);
+		/* the lock stays to the end of the transaction, as for a statement */
+		table_close(rows->rel[i]->ri_RelationDesc, NoLock);
+	}
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	FreeExecutorState(estate);
+	rows->estate = NULL;
+	PopActiveSnapshot();
+	/* and what follows sees what was written */
+	CommandCounterIncrement();
+}
+
+AttrNumber
+inv_rows_attnum(InvRows *rows, int i, const char *column)
+{
+	Relation	rel = inv_rows_rel(rows, i);
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), column) == 0)
+			return att->attnum;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("the inventory library needs a newer version of the extension's tables"),
+			 errdetail("Column \"%s\" of inventory.%s is missing.",
+					   column, RelationGetRelationName(rel)),
+			 errhint("Run ALTER EXTENSION inventory UPDATE.")));
+	return InvalidAttrNumber;	/* keep compiler quiet */
+}
+
+TupleTableSlot *
+inv_rows_fetch(InvRows *rows, int i, Datum key)
+{
+	ResultRelInfo *rri = rows->rel[i];
+	Relation	rel = rri->ri_RelationDesc;
+	Oid			pkoid = RelationGetPrimaryKeyIndex(rel);
+	Relation	pkey = NULL;
+	TupleTableSlot *slot;
+	ScanKeyData skey;
+	IndexScanDesc scan;
+	Oid			eqop;
+	bool		found;
+
+	for (int k = 0; k < rri->ri_NumIndices; k++)
+		if (RelationGetRelid(rri->ri_IndexRelationDescs[k]) == pkoid)
+			pkey = rri->ri_IndexRelationDescs[k];
+	if (pkey == NULL || IndexRelationGetNumberOfKeyAttributes(pkey) != 1)
+		elog(ERROR, "inventory: table \"%s\" has no primary key of one column",
+			 RelationGetRelationName(rel));
+
+	eqop = get_opfamily_member(pkey->rd_opfamily[0], pkey->rd_opcintype[0],
+							   pkey->rd_opcintype[0], BTEqualStrategyNumber);
+	if (!OidIsValid(eqop))
+		elog(ERROR, "inventory: no equality operator for the primary key of \"%s\"",
+			 RelationGetRelationName(rel));
+	ScanKeyEntryInitialize(&skey, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   pkey->rd_indcollation[0], get_opcode(eqop), key);
+
+	slot = table_slot_create(rel, &rows->estate->es_tupleTable);
+	scan = index_beginscan(rel, pkey, rows->estate->es_snapshot, 1, 0);
+	index_rescan(scan, &skey, 1, NULL, 0);
+	/* a unique index: at most one version is visible */
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	return found ? slot : NULL;
+}
+
+bool
+inv_rows_lock(InvRows *rows, int i, TupleTableSlot *slot)
+{
+	Relation	rel = inv_rows_rel(rows, i);
+	bool		xact_snapshot = IsolationUsesXactSnapshot();
+	TM_FailureData tmfd;
+	TM_Result	res;
+
+	res = table_tuple_lock(rel, &slot->tts_tid, rows->estate->es_snapshot,
+						   slot, rows->estate->es_output_cid,
+						   LockTupleNoKeyExclusive, LockWaitBlock,
+						   xact_snapshot ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+						   &tmfd);
+	switch (res)
+	{
+		case TM_Ok:
+			return true;
+		case TM_Updated:
+			/* only without FIND_LAST_VERSION: a snapshot of the transaction */
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update")));
+			break;
+		case TM_Deleted:
+			if (xact_snapshot)
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent delete")));
+			return false;
+		default:
+			elog(ERROR, "inventory: unexpected result %d locking a row of \"%s\"",
+				 (int) res, RelationGetRelationName(rel));
+	}
+	return false;				/* keep compiler quiet */
+}
+
+TupleTableSlot *
+inv_rows_new_slot(InvRows *rows, int i)
+{
+	TupleTableSlot *slot;
+
+	slot = ExecInitExtraTupleSlot(rows->estate,
+								  RelationGetDescr(inv_rows_rel(rows, i)),
+								  &TTSOpsVirtual);
+	ExecClearTuple(slot);
+	for (int a = 0; a < slot->tts_tupleDescriptor->natts; a++)
+	{
+		slot->tts_values[a] = (Datum) 0;
+		slot->tts_isnull[a] = true;
+	}
+	return slot;
+}
+
+InvRowUpdate
+inv_rows_update(InvRows *rows, int i, TupleTableSlot *old, TupleTableSlot *new)
+{
+	ResultRelInfo *rri = rows->rel[i];
+	Relation	rel = rri->ri_RelationDesc;
+	EState	   *estate = rows->estate;
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	bool		update_indexes;
+	TM_Result	res;
+
+	ExecStoreVirtualTuple(new);
+
+	/*
+	 * BEFORE ROW triggers (none of ours) see the row locked: lock it, then
+	 * let execReplication.c's update run them.
+	 */
+	if (rri->ri_TrigDesc && rri->ri_TrigDesc->trig_update_before_row)
+	{
+		if (!inv_rows_lock(rows, i, old))
+			return INV_ROW_GONE;
+		EvalPlanQualSetSlot(&rows->epq, new);
+		ExecSimpleRelationUpdate(rri, estate, &rows->epq, old, new);
+		return INV_ROW_UPDATED;
+	}
+
+	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
+	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
+		ExecComputeStoredGenerated(rri, estate, new, CMD_UPDATE);
+	if (rel->rd_att->constr)
+		ExecConstraints(rri, new, estate);
+
+	res = table_tuple_update(rel, &old->tts_tid, new, estate->es_output_cid,
+							 estate->es_snapshot, InvalidSnapshot,
+							 true /* wait */ , &tmfd, &lockmode, &update_indexes);
+	switch (res)
+	{
+		case TM_Ok:
+			break;
+		case TM_Updated:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			return INV_ROW_CHANGED;
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent delete")));
+			return INV_ROW_GONE;
+		default:
+			elog(ERROR, "inventory: unexpected result %d updating a row of \"%s\"",
+				 (int) res, RelationGetRelationName(rel));
+	}
+
+	if (rri->ri_NumIndices > 0 && update_indexes)
+		list_free(ExecInsertIndexTuples(rri, new, estate, true, false, NULL, NIL));
+	ExecARUpdateTriggers(estate, rri, NULL, NULL, &old->tts_tid, NULL, new,
+						 NIL, NULL, false);
+	return INV_ROW_UPDATED;
+}
+
+void
+inv_rows_insert(InvRows *rows, int i, TupleTableSlot *new)
+{
+	ExecStoreVirtualTuple(new);
+	ExecSimpleRelationInsert(rows->rel[i], rows->estate, new);
+}
