@@ -22,10 +22,11 @@
  *	   2 and 3 run in a subtransaction, rolled back on a refusal, unless
  *	   the snapshot said the cart fits (decide_under_locks);
  *	4. the hold, its lines, the stock and the event are written.
- * A one-line request whose units are free skips 2 to 4: one guarded UPDATE
- * takes the units and writes the hold, its line and its event in the same
- * statement (reserve_one), and goes the locking way only when the units
- * turned out not to be free.
+ * A one-line request whose units are free skips 2 to 4: as a guarded
+ * UPDATE would, it takes the units and writes the hold, its line and its
+ * event (reserve_one), and goes the locking way only when the units turned
+ * out not to be free.  Those writes, and 4 for a hold without a key, are
+ * made without a statement (rows.c).
  * A refusal is raised (IV001, IV002) or, for inv_try_reserve_cart,
  * returned as a status; either way nothing has been written, and no row
  * lock is kept.
@@ -116,47 +117,37 @@ static InvPlan lock_cart_stock_plan = {
 };
 
 /*
- * The writes of a reserve whose stock rows are locked and whose lines all
- * fit, in one statement: the hold with its lines, the stock and the event,
- * whose payload is made from the values in hand.  Everything joins the
- * inserted hold, so when a keyed insert meets a row with that key (one our
+ * The writes of a keyed reserve whose stock rows are locked and whose lines
+ * all fit, in one statement: the hold with its lines, the stock and the
+ * event, whose payload is made from the values in hand.  Everything joins
+ * the inserted hold, so when the insert meets a row with that key (one our
  * key lock did not see coming: written by hand) nothing at all is written
  * and no row comes back.  The arbiter names its predicate so that it
  * matches the partial index of 0.3.0 as well as the plain unique index of
- * earlier versions; a hold without a key has no arbiter to probe.
+ * earlier versions.  (A hold without a key has no arbiter to probe, and is
+ * written without a statement: write_hold.)
  * $1 key, $2 owner, $3 now, $4 expires_at, $5 SKUs, $6 quantities.
  */
-#define RESERVE_WRITE_HOLD \
-	"WITH h AS (" \
-	"  INSERT INTO inventory.reservation" \
-	"         (idempotency_key, owner, created_at, expires_at, skus, qtys)" \
-	"  VALUES ($1, $2, $3, $4, $5, $6)"
-#define RESERVE_WRITE_REST \
-	"  RETURNING id, owner, created_at, expires_at)," \
-	" x AS (SELECT * FROM unnest($5::text[], $6::bigint[]) AS x(sku, qty))," \
-	" s AS (" \
-	"  UPDATE inventory.stock st" \
-	"     SET available = st.available - x.qty, version = st.version + 1, updated_at = $3" \
-	"    FROM x, h WHERE st.sku = x.sku" \
-	"  RETURNING 1)," \
-	" e AS (" \
-	"  INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)" \
-	"  SELECT $3, 'reservation', h.id::text, 'reservation.held', " \
-	INV_HELD_PAYLOAD("(SELECT " INV_PAYLOAD_LINES_AGG " FROM x AS l)", \
-					 "h.expires_at", "h.owner") \
-	"    FROM h)" \
-	" SELECT h.id, (SELECT count(*) FROM s) FROM h"
-
 static InvPlan write_keyed_hold_plan = {
-	RESERVE_WRITE_HOLD
+	"WITH h AS ("
+	"  INSERT INTO inventory.reservation"
+	"         (idempotency_key, owner, created_at, expires_at, skus, qtys)"
+	"  VALUES ($1, $2, $3, $4, $5, $6)"
 	"  ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
-	RESERVE_WRITE_REST,
-	6, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID, INT8ARRAYOID}
-};
-
-static InvPlan write_hold_plan = {
-	RESERVE_WRITE_HOLD
-	RESERVE_WRITE_REST,
+	"  RETURNING id, owner, created_at, expires_at),"
+	" x AS (SELECT * FROM unnest($5::text[], $6::bigint[]) AS x(sku, qty)),"
+	" s AS ("
+	"  UPDATE inventory.stock st"
+	"     SET available = st.available - x.qty, version = st.version + 1, updated_at = $3"
+	"    FROM x, h WHERE st.sku = x.sku"
+	"  RETURNING 1),"
+	" e AS ("
+	"  INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
+	"  SELECT $3, 'reservation', h.id::text, 'reservation.held', "
+	INV_HELD_PAYLOAD("(SELECT " INV_PAYLOAD_LINES_AGG " FROM x AS l)",
+					 "h.expires_at", "h.owner")
+	"    FROM h)"
+	" SELECT h.id, (SELECT count(*) FROM s) FROM h",
 	6, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID, INT8ARRAYOID}
 };
 
@@ -271,29 +262,69 @@ units_free(TupleTableSlot *stock, AttrNumber available_att, int64 qty)
 	return DatumGetInt64(slot_getattr(stock, available_att, &isnull)) >= qty;
 }
 
+/* Update the stock row version in stock: qty units leave available. */
+static InvRowUpdate
+take_units(InvRows *rows, TupleTableSlot *stock, int64 qty, TimestampTz now)
+{
+	TupleTableSlot *taken = inv_rows_new_slot(rows, ONE_STOCK);
+	AttrNumber	available_att = inv_rows_attnum(rows, ONE_STOCK, "available");
+	AttrNumber	version_att = inv_rows_attnum(rows, ONE_STOCK, "version");
+	int			natts = taken->tts_tupleDescriptor->natts;
+
+	slot_getallattrs(stock);
+	memcpy(taken->tts_values, stock->tts_values, sizeof(Datum) * natts);
+	memcpy(taken->tts_isnull, stock->tts_isnull, sizeof(bool) * natts);
+	inv_rows_put(taken, available_att,
+				 Int64GetDatum(DatumGetInt64(stock->tts_values[available_att - 1]) - qty));
+	inv_rows_put(taken, version_att,
+				 Int64GetDatum(DatumGetInt64(stock->tts_values[version_att - 1]) + 1));
+	inv_rows_put(taken, inv_rows_attnum(rows, ONE_STOCK, "updated_at"),
+				 TimestampTzGetDatum(now));
+	return inv_rows_update(rows, ONE_STOCK, stock, taken);
+}
+
+/* Insert the hold of req's lines (skus, qtys) taken at now, and its event. */
+static void
+insert_hold(InvRows *rows, const ReserveRequest *req, Datum skus, Datum qtys,
+			TimestampTz now, pg_uuid_t *id)
+{
+	TupleTableSlot *hold = inv_rows_new_slot(rows, ONE_HOLD);
+	TimestampTz expires = inv_expiry(req->ttl, now);
+
+	inv_random_uuid(id);
+	inv_rows_put(hold, inv_rows_attnum(rows, ONE_HOLD, "id"), UUIDPGetDatum(id));
+	if (req->key != NULL)
+		inv_rows_put(hold, inv_rows_attnum(rows, ONE_HOLD, "idempotency_key"),
+					 PointerGetDatum(req->key));
+	if (req->owner != NULL)
+		inv_rows_put(hold, inv_rows_attnum(rows, ONE_HOLD, "owner"),
+					 PointerGetDatum(req->owner));
+	inv_rows_put(hold, inv_rows_attnum(rows, ONE_HOLD, "state"), CStringGetTextDatum("held"));
+	inv_rows_put(hold, inv_rows_attnum(rows, ONE_HOLD, "created_at"), TimestampTzGetDatum(now));
+	inv_rows_put(hold, inv_rows_attnum(rows, ONE_HOLD, "expires_at"), TimestampTzGetDatum(expires));
+	inv_rows_put(hold, inv_rows_attnum(rows, ONE_HOLD, "skus"), skus);
+	inv_rows_put(hold, inv_rows_attnum(rows, ONE_HOLD, "qtys"), qtys);
+	inv_rows_insert(rows, ONE_HOLD, hold);
+
+	outbox_insert_event(rows, ONE_EVENT, now, "reservation", inv_uuid_str(id),
+						"reservation.held",
+						outbox_reservation_payload(skus, qtys, true, expires,
+												   req->owner, NULL, NULL));
+}
+
 static bool
 reserve_one(const ReserveRequest *req, ReserveOutcome *out)
 {
 	const InvLine *line = &req->cart->lines[0];
 	InvRows		rows;
 	TupleTableSlot *stock;
-	TupleTableSlot *taken;
-	TupleTableSlot *hold;
 	AttrNumber	available_att;
-	AttrNumber	version_att;
-	AttrNumber	updated_att;
 	TimestampTz now;
-	TimestampTz expires;
 	Datum		sku = CStringGetTextDatum(line->sku);
 	Datum		qty = Int64GetDatum(line->qty);
-	Datum		skus;
-	Datum		qtys;
-	int			natts;
 
 	inv_rows_begin(&rows, reserve_one_tables, lengthof(reserve_one_tables));
 	available_att = inv_rows_attnum(&rows, ONE_STOCK, "available");
-	version_att = inv_rows_attnum(&rows, ONE_STOCK, "version");
-	updated_att = inv_rows_attnum(&rows, ONE_STOCK, "updated_at");
 
 	/*
 	 * As a guarded UPDATE: the version in the snapshot, if its units are
@@ -301,8 +332,6 @@ reserve_one(const ReserveRequest *req, ReserveOutcome *out)
 	 * version, locked, if they still are.
 	 */
 	stock = inv_rows_fetch(&rows, ONE_STOCK, sku);
-	taken = inv_rows_new_slot(&rows, ONE_STOCK);
-	natts = taken->tts_tupleDescriptor->natts;
 	for (;;)
 	{
 		InvRowUpdate res;
@@ -313,49 +342,46 @@ reserve_one(const ReserveRequest *req, ReserveOutcome *out)
 			return false;
 		}
 		now = GetCurrentTimestamp();
-		slot_getallattrs(stock);
-		memcpy(taken->tts_values, stock->tts_values, sizeof(Datum) * natts);
-		memcpy(taken->tts_isnull, stock->tts_isnull, sizeof(bool) * natts);
-		inv_rows_put(taken, available_att,
-					 Int64GetDatum(DatumGetInt64(stock->tts_values[available_att - 1]) - line->qty));
-		inv_rows_put(taken, version_att,
-					 Int64GetDatum(DatumGetInt64(stock->tts_values[version_att - 1]) + 1));
-		inv_rows_put(taken, updated_att, TimestampTzGetDatum(now));
-		res = inv_rows_update(&rows, ONE_STOCK, stock, taken);
+		res = take_units(&rows, stock, line->qty, now);
 		if (res == INV_ROW_UPDATED)
 			break;
 		if (res == INV_ROW_GONE || !inv_rows_lock(&rows, ONE_STOCK, stock))
 			stock = NULL;
 	}
-	expires = inv_expiry(req->ttl, now);
 
-	/* the hold, with its line */
-	inv_random_uuid(&out->id);
-	skus = PointerGetDatum(construct_array(&sku, 1, TEXTOID, -1, false, TYPALIGN_INT));
-	qtys = PointerGetDatum(construct_array(&qty, 1, INT8OID, sizeof(int64),
-										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	hold = inv_rows_new_slot(&rows, ONE_HOLD);
-	inv_rows_put(hold, inv_rows_attnum(&rows, ONE_HOLD, "id"), UUIDPGetDatum(&out->id));
-	if (req->key != NULL)
-		inv_rows_put(hold, inv_rows_attnum(&rows, ONE_HOLD, "idempotency_key"),
-					 PointerGetDatum(req->key));
-	if (req->owner != NULL)
-		inv_rows_put(hold, inv_rows_attnum(&rows, ONE_HOLD, "owner"),
-					 PointerGetDatum(req->owner));
-	inv_rows_put(hold, inv_rows_attnum(&rows, ONE_HOLD, "state"), CStringGetTextDatum("held"));
-	inv_rows_put(hold, inv_rows_attnum(&rows, ONE_HOLD, "created_at"), TimestampTzGetDatum(now));
-	inv_rows_put(hold, inv_rows_attnum(&rows, ONE_HOLD, "expires_at"), TimestampTzGetDatum(expires));
-	inv_rows_put(hold, inv_rows_attnum(&rows, ONE_HOLD, "skus"), skus);
-	inv_rows_put(hold, inv_rows_attnum(&rows, ONE_HOLD, "qtys"), qtys);
-	inv_rows_insert(&rows, ONE_HOLD, hold);
-
-	/* and its event */
-	outbox_insert_event(&rows, ONE_EVENT, now, "reservation", inv_uuid_str(&out->id),
-						"reservation.held",
-						outbox_reservation_payload(skus, qtys, true, expires,
-												   req->owner, NULL, NULL));
+	insert_hold(&rows, req,
+				PointerGetDatum(construct_array(&sku, 1, TEXTOID, -1, false, TYPALIGN_INT)),
+				PointerGetDatum(construct_array(&qty, 1, INT8OID, sizeof(int64),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
+				now, &out->id);
 	inv_rows_end(&rows);
 	return true;
+}
+
+/*
+ * The writes of a reserve whose stock rows this transaction has locked and
+ * whose lines all fit (decide_under_locks): each row's units, the hold
+ * and its event, without a statement.
+ */
+static void
+write_hold(const ReserveRequest *req, Datum skus, Datum qtys, TimestampTz now,
+		   ReserveOutcome *out)
+{
+	InvRows		rows;
+
+	inv_rows_begin(&rows, reserve_one_tables, lengthof(reserve_one_tables));
+	for (int i = 0; i < req->cart->nlines; i++)
+	{
+		const InvLine *line = &req->cart->lines[i];
+		TupleTableSlot *stock = inv_rows_fetch(&rows, ONE_STOCK,
+											   CStringGetTextDatum(line->sku));
+
+		/* the row is ours since the lock: no one else can have changed it */
+		if (stock == NULL || take_units(&rows, stock, line->qty, now) != INV_ROW_UPDATED)
+			elog(ERROR, "inventory: the locked stock row of SKU \"%s\" changed", line->sku);
+	}
+	insert_hold(&rows, req, skus, qtys, now, &out->id);
+	inv_rows_end(&rows);
 }
 
 /*
@@ -586,19 +612,23 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 							verdict != AVAILABILITY_FITS))
 		goto done;
 
+	/* a hold without a key cannot meet another's: no arbiter to probe */
+	if (req->key == NULL)
+	{
+		write_hold(req, skus, qtys, now, out);
+		goto done;
+	}
+
 	values[0] = PointerGetDatum(req->key);
 	values[1] = PointerGetDatum(req->owner);
 	values[2] = TimestampTzGetDatum(now);
 	values[3] = TimestampTzGetDatum(inv_expiry(req->ttl, now));
-	if (req->key == NULL)
-		nulls[0] = 'n';
 	if (req->owner == NULL)
 		nulls[1] = 'n';
 	values[4] = skus;
 	values[5] = qtys;
 	outbox_will_write();
-	if (inv_plan_exec(req->key != NULL ? &write_keyed_hold_plan : &write_hold_plan,
-					  values, nulls, 0) == 0)
+	if (inv_plan_exec(&write_keyed_hold_plan, values, nulls, 0) == 0)
 	{
 		/*
 		 * The key was taken by someone who did not hold our key lock
