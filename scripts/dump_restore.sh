@@ -34,7 +34,8 @@ fingerprint() {
 			SELECT 'a' || t::text FROM inventory.adjustment t UNION ALL
 			SELECT 'c' || t::text FROM inventory.outbox_consumer t UNION ALL
 			SELECT 'p' || t::text FROM inventory.purged_sales t UNION ALL
-			SELECT 'q' || t::text FROM inventory.purge_state t) rows"
+			SELECT 'q' || t::text FROM inventory.purge_state t UNION ALL
+			SELECT 'k' || t::text FROM inventory.sku_limit t) rows"
 }
 
 for db in $src $dst; do
@@ -52,6 +53,9 @@ SELECT inv_adjust('DMP-A', 4, 'delivery');
 -- a relay that has acknowledged part of the outbox
 SELECT inv_outbox_subscribe('dump-relay', 0);
 SELECT inv_outbox_ack('dump-relay', 3);
+-- a SKU's own limit per owner, and an owner's hold under it
+SELECT inv_set_sku_limit('DMP-A', 3, '7 days');
+SELECT inv_reserve('DMP-A', 2, owner => 'dump-owner');
 -- retention's notes, as a purge leaves them
 INSERT INTO inventory.purged_sales VALUES ('DMP-A', 0);
 INSERT INTO inventory.purge_state (events_before) VALUES ('-infinity');
@@ -81,6 +85,16 @@ check restored_relay_goes_on $dst "
 	SELECT (SELECT min(seq) FROM inv_outbox_next('dump-relay')) = 4
 	   AND inv_outbox_ack('dump-relay', (SELECT max(seq) FROM inventory.outbox))
 	       = (SELECT max(seq) FROM inventory.outbox)"
+# the SKU's limit came back and applies, to the owner's hold that came back
+if inv_psql -d $dst -c "DO \$\$ BEGIN
+		PERFORM inv_reserve('DMP-A', 2, owner => 'dump-owner');
+		RAISE EXCEPTION 'a reserve past the SKU''s limit was not refused';
+	EXCEPTION WHEN SQLSTATE 'IV007' THEN NULL; END \$\$" >/dev/null; then
+	echo "PASS restored_sku_limit_applies"
+else
+	echo "FAIL restored_sku_limit_applies"
+	failures=$((failures + 1))
+fi
 check restored_database_takes_holds $dst "
 	SELECT inv_commit(inv_reserve('DMP-A', 1)) AND inv_adjust('DMP-B', 1) = 5"
 check restored_database_stays_consistent $dst "

@@ -112,6 +112,34 @@ SELECT inv_adjust('UPG-A', 2, 'received after the upgrade') AS on_hand;
 SELECT sku, on_hand, reserved, available FROM inventory.stock_levels WHERE sku = 'UPG-A';
 SELECT sku, available FROM inventory.stock WHERE sku = 'UPG-A';
 SELECT * FROM inv_verify();
+
+-- 0.3.0 -> 0.4.0 with live data: an owner's hold in force and one it
+-- bought, taken by today's library on the 0.3.0 tables, which serve holds
+-- with an owner as long as no limit needs counting them
+SELECT inv_reserve('UPG-A', 2, owner => 'upg-owner') IS NOT NULL AS held_by_owner;
+SELECT inv_commit(inv_reserve('UPG-A', 1, owner => 'upg-owner')) AS bought_by_owner;
+SELECT inv_extend(id, '5 minutes') IS NOT NULL AS extended
+  FROM inventory.reservation WHERE owner = 'upg-owner' AND state = 'held';
+-- a limit set before the update needs the new tables, says so, writes nothing
+SET inventory.max_units_per_owner = 3;
+SELECT test_fingerprint() AS fp \gset
+SELECT inv_reserve('UPG-A', 1, owner => 'upg-owner');
+\echo :LAST_ERROR_SQLSTATE
+SELECT test_fingerprint() = :'fp' AS unchanged;
+
+ALTER EXTENSION inventory UPDATE TO '0.4.0';
+SELECT extversion FROM pg_extension WHERE extname = 'inventory';
+
+-- the owner's index is there, and the limit counts what the owner held
+-- and bought before the update: 2 + 1 of 3
+SELECT indexdef FROM pg_indexes WHERE indexname = 'reservation_owner_idx';
+SELECT code, message FROM test_error($$SELECT inv_reserve('UPG-A', 1, owner => 'upg-owner')$$);
+SELECT inv_set_sku_limit('UPG-A', 4);
+SELECT inv_reserve('UPG-A', 1, owner => 'upg-owner') IS NOT NULL AS within_the_skus_limit;
+SELECT code, message FROM test_error($$SELECT inv_reserve('UPG-A', 1, owner => 'upg-owner')$$);
+RESET inventory.max_units_per_owner;
+SELECT sku, on_hand, reserved, available FROM inventory.stock_levels WHERE sku = 'UPG-A';
+SELECT * FROM inv_verify();
 SELECT inv_outbox_unsubscribe('upgrade-relay');
 
 -- back to a fresh install for whatever runs after

@@ -9,6 +9,8 @@
  *		call needs before any is changed;
  *	  - inv_release and inv_extend lock the hold first, then its stock
  *		rows (in order); they hold no stock row while they wait;
+ *	  - a reserve takes its idempotency key's lock, then, when a limit per
+ *		owner applies, its owner's lock (limits.c), before any row lock;
  *	  - inv_commit locks the hold, then takes the sales locks of its SKUs
  *		shared (locks.h); it locks no stock row.  inv_set_stock and
  *		inv_adjust lock the stock row, then that SKU's sales lock
@@ -48,6 +50,7 @@
 #include "errors.h"
 #include "holds.h"
 #include "inventory.h"
+#include "limits.h"
 #include "locks.h"
 #include "outbox.h"
 #include "rows.h"
@@ -99,7 +102,7 @@ static InvPlan finish_holds_plan = {
 };
 
 static InvPlan lock_hold_plan = {
-	"SELECT state, expires_at FROM inventory.reservation"
+	"SELECT state, expires_at, created_at FROM inventory.reservation"
 	" WHERE id = $1"
 	" FOR NO KEY UPDATE",
 	1, {UUIDOID}
@@ -746,10 +749,11 @@ holds_units(Datum ids, const char *sku)
  * Lock one hold and read the clock: the call's "now" is taken once the
  * lock is held, so a wait for the lock cannot make an expired hold look
  * in force.  Returns the hold's state; *overdue tells whether it is past
- * its expiry.  Raises IV003 when there is no such hold.
+ * its expiry, *created (unless NULL) gets when it was taken.  Raises IV003
+ * when there is no such hold.
  */
 static char *
-lock_hold(pg_uuid_t *id, TimestampTz *now, bool *overdue)
+lock_hold(pg_uuid_t *id, TimestampTz *now, bool *overdue, TimestampTz *created)
 {
 	Datum		value = UUIDPGetDatum(id);
 	bool		isnull;
@@ -760,6 +764,8 @@ lock_hold(pg_uuid_t *id, TimestampTz *now, bool *overdue)
 				 errmsg("reservation %s not found", inv_uuid_str(id))));
 	*now = GetCurrentTimestamp();
 	*overdue = DatumGetTimestampTz(inv_result(0, 2, &isnull)) <= *now;
+	if (created != NULL)
+		*created = DatumGetTimestampTz(inv_result(0, 3, &isnull));
 	return TextDatumGetCString(inv_result(0, 1, &isnull));
 }
 
@@ -804,7 +810,7 @@ inv_commit(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(true);
 	inv_spi_connect();
 	/* not in force: why? */
-	state = lock_hold(id, &now, &overdue);
+	state = lock_hold(id, &now, &overdue, NULL);
 	if (strcmp(state, "committed") == 0)
 		done = false;
 	else if (strcmp(state, "released") == 0)
@@ -845,7 +851,7 @@ inv_release(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(true);
 	}
 	/* not in force: why? */
-	state = lock_hold(id, &now, &overdue);
+	state = lock_hold(id, &now, &overdue, NULL);
 	if (strcmp(state, "committed") == 0)
 		raise_not_held(id, state, "released");
 	else if (strcmp(state, "held") != 0)
@@ -864,8 +870,9 @@ inv_release(PG_FUNCTION_ARGS)
 /*
  * inv_extend(reservation_id uuid, ttl interval) RETURNS timestamptz
  *
- * Give a hold in force a new expiry, now + ttl.  An expired hold stays
- * expired: its units may already be someone else's.
+ * Give a hold in force a new expiry, now + ttl, at most
+ * inventory.max_hold_lifetime after the hold was taken.  An expired hold
+ * stays expired: its units may already be someone else's.
  */
 Datum
 inv_extend(PG_FUNCTION_ARGS)
@@ -873,6 +880,7 @@ inv_extend(PG_FUNCTION_ARGS)
 	pg_uuid_t  *id = inv_arg_uuid(fcinfo, 0, "reservation_id");
 	Interval   *ttl;
 	TimestampTz now;
+	TimestampTz created;
 	TimestampTz expires;
 	Datum		values[2];
 	bool		overdue;
@@ -886,12 +894,14 @@ inv_extend(PG_FUNCTION_ARGS)
 	ttl = inv_arg_ttl(fcinfo, 1);
 
 	inv_spi_connect();
-	state = lock_hold(id, &now, &overdue);
+	state = lock_hold(id, &now, &overdue, &created);
 	expires = inv_expiry(ttl, now);
 	if (strcmp(state, "committed") == 0 || strcmp(state, "released") == 0)
 		raise_not_held(id, state, "extended");
 	else if (strcmp(state, "expired") == 0 || overdue)
 		raise_expired(id, "extended");
+	/* however often it is extended, a hold ends within its lifetime */
+	limits_check_lifetime(created, expires, id, NULL);
 
 	values[0] = UUIDPGetDatum(id);
 	values[1] = TimestampTzGetDatum(expires);

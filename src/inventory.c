@@ -5,8 +5,8 @@
  *	  GUCs, and the argument checks every SQL-callable function shares.
  *
  * Every GUC is registered here; its variable is declared in the header of
- * the module it steers (inventory.h, sweeper.h, retention.h, notify.h,
- * shmem.h).
+ * the module it steers (inventory.h, limits.h, sweeper.h, retention.h,
+ * notify.h, shmem.h).
  *
  * The library works both from shared_preload_libraries and loaded on first
  * use.  Preloaded, it also has shared memory (shmem.c) and background
@@ -33,6 +33,7 @@
 #include "errors.h"
 #include "inventory.h"
 #include "launcher.h"
+#include "limits.h"
 #include "notify.h"
 #include "retention.h"
 #include "shmem.h"
@@ -75,6 +76,47 @@ _PG_init(void)
 							100, 1, 100000,
 							PGC_SUSET,
 							0,
+							NULL, NULL, NULL);
+
+	/*
+	 * Limits against hoarding (limits.c): PGC_SUSET like max_ttl, so that
+	 * an application role cannot raise them; a DBA sets them in the
+	 * config, or per database or role with ALTER ... SET.
+	 */
+	DefineCustomIntVariable("inventory.max_units_per_owner",
+							"Most units of one SKU an owner may have in holds in force and committed within inventory.owner_window; 0: no limit.",
+							"A SKU's row of inventory.sku_limit (inv_set_sku_limit) replaces it for that SKU.",
+							&inv_max_units_per_owner,
+							0, 0, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("inventory.owner_window",
+							"How far back an owner's committed units count against inventory.max_units_per_owner.",
+							NULL,
+							&inv_owner_window,
+							24 * 3600, 0, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("inventory.max_holds_per_owner",
+							"Most holds in force an owner may have; 0: no limit.",
+							NULL,
+							&inv_max_holds_per_owner,
+							0, 0, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("inventory.max_hold_lifetime",
+							"Longest time from a hold's creation to its expiry, extensions included; 0: no limit.",
+							NULL,
+							&inv_max_hold_lifetime,
+							24 * 3600, 0, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("inventory.sweep_interval",
@@ -275,6 +317,24 @@ inv_arg_key(FunctionCallInfo fcinfo, int argno, const char *argname)
 	return key;
 }
 
+/* An owner: NULL (none), or at most INV_MAX_OWNER_BYTES bytes. */
+text *
+inv_arg_owner(FunctionCallInfo fcinfo, int argno)
+{
+	text	   *owner = inv_arg_text_or_null(fcinfo, argno);
+	int			len;
+
+	if (owner == NULL)
+		return NULL;
+	len = VARSIZE_ANY_EXHDR(owner);
+	if (len > INV_MAX_OWNER_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("owner is longer than %d bytes", INV_MAX_OWNER_BYTES),
+				 errdetail("It is %d bytes long.", len)));
+	return owner;
+}
+
 /*
  * Largest part of a ttl we add to a timestamp: beyond it the addition could
  * leave the timestamp range, and no max_ttl (at most INT_MAX seconds, about
@@ -289,7 +349,8 @@ interval_str(Interval *ttl)
 }
 
 /*
- * Raise unless now < expires <= now + inventory.max_ttl.  Checking the
+ * Raise unless now < expires <= now + inventory.max_ttl, and within
+ * inventory.max_hold_lifetime of now (a hold taken now).  Checking the
  * computed expiry, rather than comparing intervals, keeps mixed units
  * honest: '1 mon -30 days' is not zero in every month.
  */
@@ -307,6 +368,7 @@ check_expiry(Interval *ttl, TimestampTz now, TimestampTz expires)
 				 errmsg("ttl exceeds inventory.max_ttl"),
 				 errdetail("ttl is %s; inventory.max_ttl is %d s.",
 						   interval_str(ttl), inv_max_ttl)));
+	limits_check_lifetime(now, expires, NULL, ttl);
 }
 
 /*
@@ -330,6 +392,12 @@ inv_arg_ttl(FunctionCallInfo fcinfo, int argno)
 					 errmsg("inventory.default_ttl exceeds inventory.max_ttl"),
 					 errdetail("inventory.default_ttl is %d s; inventory.max_ttl is %d s.",
 							   inv_default_ttl, inv_max_ttl)));
+		if (inv_max_hold_lifetime > 0 && inv_default_ttl > inv_max_hold_lifetime)
+			ereport(ERROR,
+					(errcode(ERRCODE_INV_LIMIT_EXCEEDED),
+					 errmsg("inventory.default_ttl exceeds inventory.max_hold_lifetime"),
+					 errdetail("inventory.default_ttl is %d s; inventory.max_hold_lifetime is %d s.",
+							   inv_default_ttl, inv_max_hold_lifetime)));
 		return NULL;
 	}
 

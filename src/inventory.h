@@ -19,11 +19,13 @@ extern int	inv_max_ttl;		/* seconds */
 extern int	inv_max_cart_lines;
 
 /*
- * The longest SKU and idempotency key, in bytes: both are btree keys, and
- * a longer one would fail deep in an index insert ("index row size").
+ * The longest SKU, idempotency key and owner, in bytes: all are btree keys
+ * (an owner since 0.4.0, for the limits per owner), and a longer one would
+ * fail deep in an index insert ("index row size").
  */
 #define INV_MAX_SKU_BYTES	256
 #define INV_MAX_KEY_BYTES	256
+#define INV_MAX_OWNER_BYTES	256
 
 /*
  * Argument checks: each raises 22004 for a NULL, 22001 for a SKU or key
@@ -37,6 +39,7 @@ extern pg_uuid_t *inv_arg_uuid(FunctionCallInfo fcinfo, int argno, const char *a
 extern void inv_check_sku(const char *sku, int len, const char *argname);
 extern text *inv_arg_text_or_null(FunctionCallInfo fcinfo, int argno);
 extern text *inv_arg_key(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern text *inv_arg_owner(FunctionCallInfo fcinfo, int argno);
 extern Interval *inv_arg_ttl(FunctionCallInfo fcinfo, int argno);
 extern TimestampTz inv_expiry(Interval *ttl, TimestampTz now);
 

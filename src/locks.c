@@ -38,6 +38,12 @@ inv_lock_idempotency_key(const char *key, int len)
 }
 
 void
+inv_lock_owner(const char *owner, int len)
+{
+	lock_hashed(owner, len, INV_LOCKSPACE_OWNER, ExclusiveLock);
+}
+
+void
 inv_lock_sku_sales(const char *sku, int len, LOCKMODE mode)
 {
 	lock_hashed(sku, len, INV_LOCKSPACE_SALES, mode);

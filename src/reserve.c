@@ -13,6 +13,9 @@
  *	   space (locks.h), taken before any row lock; a key seen before
  *	   returns the same hold (replay), or IV006 when the request differs
  *	   (other lines or owner);
+ *	1a. a call with an owner to whom a limit applies takes the owner's
+ *	   lock, then counts what the owner has, and refuses with IV007 past a
+ *	   limit (limits.c); still before any row lock;
  *	2. the cart's stock rows are locked in SKU order, all of them, before
  *	   anything is decided, so two carts never deadlock; the clock is read
  *	   after that, so a wait cannot make an expired hold look in force;
@@ -29,7 +32,8 @@
  * made without a statement (rows.c).
  * A refusal is raised (IV001, IV002) or, for inv_try_reserve_cart,
  * returned as a status; either way nothing has been written, and no row
- * lock is kept.
+ * lock is kept.  A limit (IV007) is raised by all three: like a ttl or a
+ * cart too long, it is the caller asking for more than it may have.
  *
  *-------------------------------------------------------------------------
  */
@@ -50,6 +54,7 @@
 #include "errors.h"
 #include "holds.h"
 #include "inventory.h"
+#include "limits.h"
 #include "locks.h"
 #include "outbox.h"
 #include "rows.h"
@@ -596,6 +601,13 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 	}
 
 	/*
+	 * The owner's limits: after the key's lock (a replay is not counted
+	 * again), before any row lock.  Without an owner, nothing to do.
+	 */
+	if (req->owner != NULL)
+		limits_check_owner(req->owner, cart, skus);
+
+	/*
 	 * One line that fits, or that the snapshot could not judge: try the
 	 * one-statement way first.  When the units are gone by the time the
 	 * row is locked, it wrote nothing, and the locking way below decides
@@ -660,7 +672,7 @@ request_init(ReserveRequest *req, FunctionCallInfo fcinfo, int ttl_arg,
 	req->cart = cart;
 	req->ttl = inv_arg_ttl(fcinfo, ttl_arg);
 	req->key = inv_arg_key(fcinfo, ttl_arg + 1, "idempotency_key");
-	req->owner = inv_arg_text_or_null(fcinfo, ttl_arg + 2);
+	req->owner = inv_arg_owner(fcinfo, ttl_arg + 2);
 }
 
 static ReserveOutcome *

@@ -12,7 +12,7 @@ SELECT n.nspname AS extschema
  WHERE e.extname = 'inventory' \gset
 
 BEGIN;
-SELECT plan(62);
+SELECT plan(64);
 
 -- ---------------------------------------------------------------------
 -- PUBLIC: no privileges at all (catalogs)
@@ -38,6 +38,8 @@ SELECT table_privs_are('inventory', 'outbox_consumer', 'public', ARRAY[]::name[]
 	'PUBLIC has no privilege on inventory.outbox_consumer');
 SELECT table_privs_are('inventory', 'outbox_consumers', 'public', ARRAY[]::name[],
 	'PUBLIC has no privilege on the view inventory.outbox_consumers');
+SELECT table_privs_are('inventory', 'sku_limit', 'public', ARRAY[]::name[],
+	'PUBLIC has no privilege on inventory.sku_limit');
 
 SELECT sequence_privs_are('inventory', 'outbox_seq_seq', 'public', ARRAY[]::name[],
 	'PUBLIC has no privilege on inventory.outbox_seq_seq');
@@ -79,6 +81,8 @@ SELECT function_privs_are(:'extschema', 'inv_outbox_ack', ARRAY['text', 'bigint'
 SELECT function_privs_are(:'extschema', 'inv_purge', ARRAY['integer'],
 	'public', ARRAY[]::name[]);
 SELECT function_privs_are(:'extschema', 'inv_stats_reset', ARRAY[]::name[],
+	'public', ARRAY[]::name[]);
+SELECT function_privs_are(:'extschema', 'inv_set_sku_limit', ARRAY['text', 'bigint', 'interval'],
 	'public', ARRAY[]::name[]);
 SELECT function_privs_are('inventory', 'worker_wake', ARRAY[]::name[],
 	'public', ARRAY[]::name[]);

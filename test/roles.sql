@@ -10,7 +10,7 @@
 
 \set QUIET 1
 BEGIN;
-SELECT plan(12);
+SELECT plan(15);
 
 CREATE ROLE tap_inv_shop_app NOLOGIN;
 GRANT EXECUTE ON FUNCTION inv_reserve(text, bigint, interval, text, text),
@@ -42,7 +42,7 @@ GRANT SELECT ON inventory.outbox_consumers TO tap_inv_relay;
 
 CREATE ROLE tap_inv_ops NOLOGIN IN ROLE tap_inv_warehouse;
 GRANT EXECUTE ON FUNCTION inv_verify(), inv_sweep(integer), inv_purge(integer),
-                          inv_stats_reset()
+                          inv_stats_reset(), inv_set_sku_limit(text, bigint, interval)
    TO tap_inv_ops;
 GRANT SELECT ON inventory.stats, inventory.outbox_consumers TO tap_inv_ops;
 GRANT EXECUTE ON FUNCTION inventory.stats_counters() TO tap_inv_ops;
@@ -98,8 +98,8 @@ SELECT set_eq($$SELECT pg_temp.may_run('tap_inv_ops')$$,
 	ARRAY['inv_set_stock(text, bigint, text)', 'inv_adjust(text, bigint, text, bigint)',
 		  'inv_stock(text)', 'inv_available(text)',
 		  'inv_verify()', 'inv_sweep(integer)', 'inv_purge(integer)', 'inv_stats_reset()',
-		  'stats_counters()'],
-	'the operator role does what the warehouse does, and verifies, sweeps, purges, resets');
+		  'inv_set_sku_limit(text, bigint, interval)', 'stats_counters()'],
+	'the operator role does what the warehouse does, and verifies, sweeps, purges, resets, sets SKU limits');
 SELECT set_eq($$SELECT pg_temp.may_touch('tap_inv_ops')$$,
 	ARRAY['stock_levels SELECT', 'stats SELECT', 'outbox_consumers SELECT'],
 	'the operator role reads stock_levels, stats and outbox_consumers, and no table');
@@ -112,6 +112,17 @@ SELECT set_eq($$SELECT pg_temp.may_touch('tap_inv_monitor')$$,
 	'a member of pg_monitor reads inventory.stats, and nothing else of the extension');
 
 -- and by behaviour: each is refused what it was not granted
+SELECT inv_set_stock('tap-roles-sku', 10);
+SET ROLE tap_inv_shop_app;
+SELECT throws_ok($$SELECT inv_set_sku_limit('tap-roles-sku', 1000)$$, '42501', NULL,
+	'the application role cannot set (so cannot raise) a SKU''s limit per owner');
+SELECT throws_ok($$INSERT INTO inventory.sku_limit (sku, max_units_per_owner) VALUES ('tap-roles-sku', 1000)$$,
+	'42501', NULL, 'nor write the table of SKU limits');
+RESET ROLE;
+SET ROLE tap_inv_ops;
+SELECT lives_ok($$SELECT inv_set_sku_limit('tap-roles-sku', 2)$$,
+	'the operator role sets a SKU''s limit per owner');
+RESET ROLE;
 SET ROLE tap_inv_relay;
 SELECT throws_ok($$SELECT count(*) FROM inventory.outbox$$, '42501', NULL,
 	'the relay role cannot read the outbox table behind inv_outbox_next');

@@ -1,6 +1,7 @@
 -- test/schema.sql: the schema contract of the inventory extension
--- (sql/inventory--0.1.0.sql): tables, columns, keys, checks, indexes, the
--- view, the functions and the pg_dump registration of the config tables.
+-- (sql/inventory--0.1.0.sql and the updates to the current version):
+-- tables, columns, keys, checks, indexes, the views, the functions and the
+-- pg_dump registration of the config tables.
 --
 -- Runs in a database that already has pgtap and inventory installed.
 
@@ -11,7 +12,7 @@ SELECT n.nspname AS extschema
  WHERE e.extname = 'inventory' \gset
 
 BEGIN;
-SELECT plan(261);
+SELECT plan(280);
 
 -- ---------------------------------------------------------------------
 -- schema, relations
@@ -25,7 +26,8 @@ SELECT has_table('inventory', 'adjustment', 'table inventory.adjustment exists')
 SELECT has_view('inventory', 'stock_levels', 'view inventory.stock_levels exists');
 SELECT tables_are('inventory',
 	ARRAY['stock', 'reservation', 'outbox', 'adjustment',
-		  'outbox_horizon', 'outbox_consumer', 'purged_sales', 'purge_state'],
+		  'outbox_horizon', 'outbox_consumer', 'purged_sales', 'purge_state',
+		  'sku_limit'],
 	'schema inventory holds exactly the tables of the contract');
 SELECT views_are('inventory', ARRAY['stock_levels', 'outbox_consumers', 'stats', 'reservation_line'],
 	'schema inventory holds exactly the views of the contract');
@@ -185,7 +187,10 @@ SELECT set_eq(
 			 ('inventory.outbox_consumer', 'CHECK ((consumer <> ''''::text))'),
 			 ('inventory.outbox_consumer', 'CHECK ((acked_seq >= 0))'),
 			 ('inventory.purged_sales', 'CHECK ((qty >= 0))'),
-			 ('inventory.purge_state', 'CHECK (singleton)')$$,
+			 ('inventory.purge_state', 'CHECK (singleton)'),
+			 ('inventory.sku_limit', 'CHECK ((sku <> ''''::text))'),
+			 ('inventory.sku_limit', 'CHECK ((max_units_per_owner >= 0))'),
+			 ('inventory.sku_limit', 'CHECK ((owner_window >= ''00:00:00''::interval))')$$,
 	'the CHECK constraints of schema inventory are exactly the contract''s');
 
 -- ---------------------------------------------------------------------
@@ -297,7 +302,8 @@ DELETE FROM inventory.reservation WHERE id = '00000000-0000-0000-0000-0000000000
 SELECT indexes_are('inventory', 'stock', ARRAY['stock_pkey']);
 SELECT indexes_are('inventory', 'reservation',
 	ARRAY['reservation_pkey', 'reservation_idempotency_key_idx',
-		  'reservation_held_expires_at_idx', 'reservation_finished_at_idx']);
+		  'reservation_held_expires_at_idx', 'reservation_finished_at_idx',
+		  'reservation_owner_idx']);
 SELECT indexes_are('inventory', 'outbox', ARRAY['outbox_pkey']);
 SELECT indexes_are('inventory', 'adjustment', ARRAY['adjustment_pkey', 'adjustment_sku_idx']);
 SELECT has_index('inventory', 'reservation', 'reservation_held_expires_at_idx', 'expires_at');
@@ -309,6 +315,10 @@ SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index
 			WHERE indexrelid = 'inventory.reservation_finished_at_idx'::regclass),
 	'(finished_at IS NOT NULL)', 'reservation_finished_at_idx covers finished holds only');
 SELECT has_index('inventory', 'adjustment', 'adjustment_sku_idx', 'sku');
+SELECT has_index('inventory', 'reservation', 'reservation_owner_idx', 'owner');
+SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index
+			WHERE indexrelid = 'inventory.reservation_owner_idx'::regclass),
+	'(owner IS NOT NULL)', 'reservation_owner_idx holds holds with an owner only');
 SELECT index_is_unique('inventory', 'reservation', 'reservation_idempotency_key_idx');
 SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index
 			WHERE indexrelid = 'inventory.reservation_idempotency_key_idx'::regclass),
@@ -379,6 +389,30 @@ SELECT results_eq(
 	ARRAY[1::bigint], 'inventory.outbox_seq_seq has CACHE 1');
 
 -- ---------------------------------------------------------------------
+-- the SKUs' own limits (0.4.0)
+-- ---------------------------------------------------------------------
+SELECT columns_are('inventory', 'sku_limit',
+	ARRAY['sku', 'max_units_per_owner', 'owner_window', 'updated_at']);
+SELECT col_is_pk('inventory', 'sku_limit', 'sku', 'sku_limit has one row per SKU');
+SELECT col_type_is('inventory', 'sku_limit', 'max_units_per_owner', 'bigint', 'sku_limit.max_units_per_owner is bigint');
+SELECT col_type_is('inventory', 'sku_limit', 'owner_window', 'interval', 'sku_limit.owner_window is interval');
+SELECT col_not_null('inventory', 'sku_limit', 'max_units_per_owner', 'sku_limit.max_units_per_owner is NOT NULL');
+SELECT col_is_null('inventory', 'sku_limit', 'owner_window', 'sku_limit.owner_window allows NULL (the setting''s window)');
+SELECT col_not_null('inventory', 'sku_limit', 'updated_at', 'sku_limit.updated_at is NOT NULL');
+SELECT indexes_are('inventory', 'sku_limit', ARRAY['sku_limit_pkey']);
+SELECT throws_ok($$INSERT INTO inventory.sku_limit (sku, max_units_per_owner) VALUES ('tap-sku', -1)$$,
+	'23514', NULL, 'a negative limit is rejected');
+SELECT throws_ok($$INSERT INTO inventory.sku_limit (sku, max_units_per_owner, owner_window)
+				   VALUES ('tap-sku', 1, '-1 day')$$,
+	'23514', NULL, 'a negative window is rejected');
+-- every change of it, by any statement, tells the backends to read it again
+SELECT trigger_is('inventory', 'sku_limit', 'sku_limit_changed', 'inventory', 'sku_limit_changed',
+	'a change of sku_limit runs inventory.sku_limit_changed()');
+SELECT is((SELECT tgtype::int & 127 FROM pg_trigger
+			WHERE tgrelid = 'inventory.sku_limit'::regclass AND tgname = 'sku_limit_changed'),
+	60, 'the trigger runs once per INSERT, UPDATE, DELETE and TRUNCATE statement, after it');
+
+-- ---------------------------------------------------------------------
 -- functions: signature, result, SECURITY DEFINER, language, volatility
 -- ---------------------------------------------------------------------
 SELECT has_function(:'extschema', 'inv_set_stock', ARRAY['text', 'bigint', 'text']);
@@ -397,6 +431,7 @@ SELECT has_function(:'extschema', 'inv_outbox_subscribe', ARRAY['text', 'bigint'
 SELECT has_function(:'extschema', 'inv_outbox_unsubscribe', ARRAY['text']);
 SELECT has_function(:'extschema', 'inv_outbox_next', ARRAY['text', 'integer']);
 SELECT has_function(:'extschema', 'inv_outbox_ack', ARRAY['text', 'bigint']);
+SELECT has_function(:'extschema', 'inv_set_sku_limit', ARRAY['text', 'bigint', 'interval']);
 
 SELECT function_returns(:'extschema', 'inv_set_stock', ARRAY['text', 'bigint', 'text'], 'bigint');
 SELECT function_returns(:'extschema', 'inv_adjust', ARRAY['text', 'bigint', 'text', 'bigint'], 'bigint');
@@ -414,6 +449,7 @@ SELECT function_returns(:'extschema', 'inv_outbox_subscribe', ARRAY['text', 'big
 SELECT function_returns(:'extschema', 'inv_outbox_unsubscribe', ARRAY['text'], 'boolean');
 SELECT function_returns(:'extschema', 'inv_outbox_next', ARRAY['text', 'integer'], 'setof inventory.outbox');
 SELECT function_returns(:'extschema', 'inv_outbox_ack', ARRAY['text', 'bigint'], 'bigint');
+SELECT function_returns(:'extschema', 'inv_set_sku_limit', ARRAY['text', 'bigint', 'interval'], 'bigint');
 
 -- the columns of the set-returning functions
 SELECT is(pg_get_function_result(format('%I.inv_stock(text)', :'extschema')::regprocedure),
@@ -442,6 +478,7 @@ SELECT is_definer(:'extschema', 'inv_outbox_subscribe', ARRAY['text', 'bigint'])
 SELECT is_definer(:'extschema', 'inv_outbox_unsubscribe', ARRAY['text']);
 SELECT is_definer(:'extschema', 'inv_outbox_next', ARRAY['text', 'integer']);
 SELECT is_definer(:'extschema', 'inv_outbox_ack', ARRAY['text', 'bigint']);
+SELECT is_definer(:'extschema', 'inv_set_sku_limit', ARRAY['text', 'bigint', 'interval']);
 
 SELECT function_lang_is(:'extschema', 'inv_set_stock', ARRAY['text', 'bigint', 'text'], 'c');
 SELECT function_lang_is(:'extschema', 'inv_adjust', ARRAY['text', 'bigint', 'text', 'bigint'], 'c');
@@ -459,6 +496,7 @@ SELECT function_lang_is(:'extschema', 'inv_outbox_subscribe', ARRAY['text', 'big
 SELECT function_lang_is(:'extschema', 'inv_outbox_unsubscribe', ARRAY['text'], 'c');
 SELECT function_lang_is(:'extschema', 'inv_outbox_next', ARRAY['text', 'integer'], 'c');
 SELECT function_lang_is(:'extschema', 'inv_outbox_ack', ARRAY['text', 'bigint'], 'c');
+SELECT function_lang_is(:'extschema', 'inv_set_sku_limit', ARRAY['text', 'bigint', 'interval'], 'c');
 
 SELECT volatility_is(:'extschema', 'inv_set_stock', ARRAY['text', 'bigint', 'text'], 'volatile');
 SELECT volatility_is(:'extschema', 'inv_adjust', ARRAY['text', 'bigint', 'text', 'bigint'], 'volatile');
@@ -476,6 +514,7 @@ SELECT volatility_is(:'extschema', 'inv_outbox_subscribe', ARRAY['text', 'bigint
 SELECT volatility_is(:'extschema', 'inv_outbox_unsubscribe', ARRAY['text'], 'volatile');
 SELECT volatility_is(:'extschema', 'inv_outbox_next', ARRAY['text', 'integer'], 'volatile');
 SELECT volatility_is(:'extschema', 'inv_outbox_ack', ARRAY['text', 'bigint'], 'volatile');
+SELECT volatility_is(:'extschema', 'inv_set_sku_limit', ARRAY['text', 'bigint', 'interval'], 'volatile');
 
 -- every function of the extension pins search_path (a SECURITY DEFINER
 -- function without it can be hijacked through the caller's search_path);
@@ -506,11 +545,11 @@ SELECT set_eq(
 		'inv_available', 'inv_reserve', 'inv_reserve_cart', 'inv_try_reserve_cart',
 		'inv_commit', 'inv_release', 'inv_extend', 'inv_sweep', 'inv_verify',
 		'inv_outbox_subscribe', 'inv_outbox_unsubscribe', 'inv_outbox_next',
-		'inv_outbox_ack', 'inv_purge', 'inv_stats_reset']) f
+		'inv_outbox_ack', 'inv_purge', 'inv_stats_reset', 'inv_set_sku_limit']) f
 	   UNION ALL VALUES ('inventory', 'stats_counters'), ('inventory', 'worker_wake'),
-						('inventory', 'lock_sales')$$,
+						('inventory', 'lock_sales'), ('inventory', 'sku_limit_changed')$$,
 		:'extschema'),
-	'the extension''s functions are exactly the inv_* functions of the contract, all in its schema, and three internal ones in schema inventory');
+	'the extension''s functions are exactly the inv_* functions of the contract, all in its schema, and four internal ones in schema inventory');
 SELECT set_eq(
 	$$SELECT n.nspname::text, c.relname::text, c.relkind::text
 		FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
@@ -524,12 +563,13 @@ SELECT set_eq(
 			 ('inventory', 'outbox_seq_seq', 'S'), ('inventory', 'adjustment_id_seq', 'S'),
 			 ('inventory', 'outbox_horizon', 'r'), ('inventory', 'outbox_consumer', 'r'),
 			 ('inventory', 'outbox_consumers', 'v'), ('inventory', 'purged_sales', 'r'),
-			 ('inventory', 'purge_state', 'r'), ('inventory', 'stats', 'v')$$,
+			 ('inventory', 'purge_state', 'r'), ('inventory', 'stats', 'v'),
+			 ('inventory', 'sku_limit', 'r')$$,
 	'the extension''s tables, view and sequences all sit in schema inventory');
 SELECT set_eq(
 	$$SELECT proname::text FROM pg_proc WHERE pronamespace = 'inventory'::regnamespace$$,
-	ARRAY['stats_counters', 'worker_wake', 'lock_sales'],
-	'schema inventory holds no functions but the three internal ones');
+	ARRAY['stats_counters', 'worker_wake', 'lock_sales', 'sku_limit_changed'],
+	'schema inventory holds no functions but the four internal ones');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'inventory'),
 	false, 'the extension is not relocatable (the C code names inventory.*)');
 
@@ -542,7 +582,8 @@ SELECT set_eq(
 	ARRAY['inventory.stock', 'inventory.reservation',
 		  'inventory.outbox', 'inventory.outbox_seq_seq',
 		  'inventory.adjustment', 'inventory.adjustment_id_seq',
-		  'inventory.outbox_consumer', 'inventory.purged_sales', 'inventory.purge_state'],
+		  'inventory.outbox_consumer', 'inventory.purged_sales', 'inventory.purge_state',
+		  'inventory.sku_limit'],
 	'pg_extension.extconfig lists every table of user data and its identity sequence (not outbox_horizon: it starts again at 0 after a restore)');
 SELECT is((SELECT array_length(extconfig, 1) = array_length(extcondition, 1)
 			  AND coalesce(array_position(extcondition, NULL), 0) = 0
