@@ -244,3 +244,29 @@ SELECT f, pg_temp.attempt('SELECT ' || f) AS outcome FROM (VALUES
 	('inv_verify()')) AS v(f);
 ROLLBACK;
 SELECT test_fingerprint() = :'fp' AS unchanged;
+
+--
+-- A reserve and a commit write their rows without a statement (src/rows.c),
+-- which keeps the tables' CHECK constraints planned per session: they hold
+-- there as in any INSERT or UPDATE, and a constraint replaced in the same
+-- session is the one checked (the same number of constraints, another text).
+--
+SELECT inv_set_stock('CHK-A', 10) IS NOT NULL AS created;
+SELECT inv_reserve('CHK-A', 1) IS NOT NULL AS reserved;
+ALTER TABLE inventory.stock
+	ADD CONSTRAINT test_keep CHECK (sku <> 'CHK-A' OR available >= 5);
+SELECT pg_temp.attempt($$SELECT inv_reserve('CHK-A', 5)$$) AS below_five;
+ALTER TABLE inventory.stock DROP CONSTRAINT test_keep,
+	ADD CONSTRAINT test_keep CHECK (sku <> 'CHK-A' OR available >= 8);
+SELECT pg_temp.attempt($$SELECT inv_reserve('CHK-A', 2)$$) AS below_eight;
+SELECT pg_temp.attempt($$SELECT inv_reserve('CHK-A', 1)$$) AS down_to_eight;
+ALTER TABLE inventory.stock DROP CONSTRAINT test_keep;
+ALTER TABLE inventory.reservation
+	ADD CONSTRAINT test_no_forbidden CHECK (reference IS DISTINCT FROM 'forbidden');
+SELECT inv_reserve('CHK-A', 1, idempotency_key => 'chk-1') IS NOT NULL AS reserved;
+SELECT pg_temp.attempt($$SELECT inv_commit(id, 'forbidden')
+                          FROM inventory.reservation WHERE idempotency_key = 'chk-1'$$) AS forbidden;
+SELECT inv_commit(id, 'allowed') FROM inventory.reservation WHERE idempotency_key = 'chk-1';
+ALTER TABLE inventory.reservation DROP CONSTRAINT test_no_forbidden;
+SELECT available FROM inv_stock('CHK-A');
+SELECT count(*) AS problems FROM inv_verify();
