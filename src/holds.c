@@ -30,8 +30,9 @@
  * Fencing: a hold past expires_at is expired whether or not a sweep has
  * run.  It cannot be committed or extended, and no longer counts against
  * available stock.  Each call reads the clock once it holds the hold's
- * lock (finish_one: in its UPDATE, whose WHERE is evaluated again on the
- * row it waited for).
+ * lock (release_one: in its UPDATE, whose WHERE is evaluated again on the
+ * row it waited for; commit_one: again once the row is updated, which
+ * undoes a commit that waited past the expiry).
  *
  *-------------------------------------------------------------------------
  */
@@ -182,30 +183,25 @@ static InvPlan lock_overdue_plan = {
 };
 
 /*
- * Commit or release of one hold in force, in one statement: the update
- * locks the hold and decides (held, and the clock, read once the lock is
- * held, before its expiry), and its event's payload is made from the row
- * as it now stands.
- *
- * A commit ($5 true) changes no stock row: the units sold left available
- * when they were reserved, and leave reserved with the hold's state.  It
- * takes the sales locks of its SKUs (locks.h) before its event, whatever
- * the number of lines.  A release gives the units back: a hold of one line
- * (one stock row, so no order to keep) has that row updated and then its
- * event written, in the same statement; a hold of several lines has its
- * stock rows locked in order and then updated, with its event, by the
- * caller (apply_lines_plan).  Either way an event's seq is taken once what
- * orders it is held, so that the events of a SKU are in the order of its
- * changes.  The statement returns the clock, the lines' SKUs and
- * quantities, their number, the stock rows it updated and the payload.  No
- * row when the hold is not in force (or not there): the caller then looks
- * why.
+ * Release of one hold in force, in one statement: the update locks the
+ * hold and decides (held, and the clock, read once the lock is held,
+ * before its expiry), and its event's payload is made from the row as it
+ * now stands.  The units go back: a hold of one line (one stock row, so no
+ * order to keep) has that row updated and then its event written, in the
+ * same statement; a hold of several lines has its stock rows locked in
+ * order and then updated, with its event, by the caller
+ * (apply_lines_plan).  Either way an event's seq is taken once what orders
+ * it is held, so that the events of a SKU are in the order of its changes.
+ * The statement returns the clock, the lines' SKUs and quantities, their
+ * number, the stock rows it updated and the payload.  No row when the hold
+ * is not in force (or not there): the caller then looks why.  (A commit
+ * is commit_one, without a statement.)
  */
-static InvPlan finish_one_plan = {
+static InvPlan release_one_plan = {
 	"WITH r AS ("
 	"  UPDATE inventory.reservation r"
-	"     SET state = $2, finished_at = clock_timestamp(),"
-	"         reference = coalesce($3, r.reference), reason = coalesce($4, r.reason)"
+	"     SET state = 'released', finished_at = clock_timestamp(),"
+	"         reason = coalesce($2, r.reason)"
 	"   WHERE r.id = $1 AND r.state = 'held' AND r.expires_at > clock_timestamp()"
 	"  RETURNING r.*),"
 	" p AS ("
@@ -220,18 +216,17 @@ static InvPlan finish_one_plan = {
 	"         version = st.version + 1,"
 	"         updated_at = r.finished_at"
 	"    FROM r"
-	"   WHERE NOT $5 AND cardinality(r.skus) = 1 AND st.sku = r.skus[1]"
+	"   WHERE cardinality(r.skus) = 1 AND st.sku = r.skus[1]"
 	"  RETURNING 1),"
 	" e AS ("
 	"  INSERT INTO inventory.outbox (occurred_at, aggregatetype, aggregateid, type, payload)"
-	"  SELECT r.finished_at, 'reservation', r.id::text, $6, p.payload"
+	"  SELECT r.finished_at, 'reservation', r.id::text, 'reservation.released', p.payload"
 	"    FROM r, p"
-	"   WHERE CASE WHEN $5 THEN inventory.lock_sales(r.skus)"
-	"              ELSE (SELECT count(*) FROM s) = 1 END)"
+	"   WHERE (SELECT count(*) FROM s) = 1)"
 	" SELECT r.finished_at, r.skus, r.qtys, cardinality(r.skus),"
 	"        (SELECT count(*) FROM s), p.payload"
 	"   FROM r, p",
-	6, {UUIDOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID}
+	2, {UUIDOID, TEXTOID}
 };
 
 /*
@@ -450,18 +445,17 @@ commit_one(pg_uuid_t *id, text *reference)
 }
 
 /*
- * Commit or release hold id if it is in force: one statement for a commit
- * and for the release of a hold of one line (finish_one_plan); the release
- * of a hold of several lines then locks its stock rows in order and
- * updates them in a second one (apply_lines_plan).  false, with nothing
- * written, when it is not in force: the caller looks why under the hold's
- * lock.
+ * Release hold id if it is in force: one statement for a hold of one line
+ * (release_one_plan); a hold of several lines then has its stock rows
+ * locked in order and updated in a second one (apply_lines_plan).  false,
+ * with nothing written, when it is not in force: the caller looks why
+ * under the hold's lock.
  */
 static bool
-finish_one(pg_uuid_t *id, HoldEnd end, text *reference, text *reason)
+release_one(pg_uuid_t *id, text *reason)
 {
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[6];
+	char		nulls[2] = {' ', ' '};
 	bool		isnull;
 	int64		nlines;
 	int64		updated;
@@ -469,19 +463,12 @@ finish_one(pg_uuid_t *id, HoldEnd end, text *reference, text *reason)
 	Datum		qtys;
 	TimestampTz now;
 
-	Assert(end == HOLD_COMMITTED || end == HOLD_RELEASED);
 	values[0] = UUIDPGetDatum(id);
-	values[1] = CStringGetTextDatum(hold_end_state[end]);
-	values[2] = PointerGetDatum(reference);
-	values[3] = PointerGetDatum(reason);
-	values[4] = BoolGetDatum(end == HOLD_COMMITTED);
-	values[5] = CStringGetTextDatum(hold_end_event[end]);
-	if (reference == NULL)
-		nulls[2] = 'n';
+	values[1] = PointerGetDatum(reason);
 	if (reason == NULL)
-		nulls[3] = 'n';
+		nulls[1] = 'n';
 	outbox_will_write();
-	if (inv_plan_exec(&finish_one_plan, values, nulls, 0) == 0)
+	if (inv_plan_exec(&release_one_plan, values, nulls, 0) == 0)
 		return false;
 
 	now = DatumGetTimestampTz(inv_result(0, 1, &isnull));
@@ -490,11 +477,8 @@ finish_one(pg_uuid_t *id, HoldEnd end, text *reference, text *reason)
 	if (nlines == 0)
 		elog(ERROR, "inventory: reservation %s has no line", inv_uuid_str(id));
 
-	/* a sale changes no stock row */
-	if (end == HOLD_COMMITTED)
-		updated = nlines;
 	/* several rows: locked in order first, as everywhere */
-	else if (nlines > 1)
+	if (nlines > 1)
 	{
 		Datum		payload;
 
@@ -506,7 +490,7 @@ finish_one(pg_uuid_t *id, HoldEnd end, text *reference, text *reason)
 		values[1] = qtys;
 		values[2] = TimestampTzGetDatum(now);
 		values[3] = CStringGetTextDatum(inv_uuid_str(id));
-		values[4] = CStringGetTextDatum(hold_end_event[end]);
+		values[4] = CStringGetTextDatum(hold_end_event[HOLD_RELEASED]);
 		values[5] = payload;
 		inv_plan_exec(&apply_lines_plan, values, NULL, 0);
 		updated = inv_result_int8(0, 1);
@@ -514,7 +498,7 @@ finish_one(pg_uuid_t *id, HoldEnd end, text *reference, text *reason)
 	if (updated != nlines)
 		elog(ERROR, "inventory: updated the stock of fewer SKUs than hold %s has",
 			 inv_uuid_str(id));
-	stats_count(hold_end_counter[end], 1);
+	stats_count(INV_RELEASED, 1);
 	return true;
 }
 
@@ -845,7 +829,7 @@ inv_release(PG_FUNCTION_ARGS)
 
 	inv_require_writable(fcinfo);
 	inv_spi_connect();
-	if (finish_one(id, HOLD_RELEASED, NULL, reason))
+	if (release_one(id, reason))
 	{
 		SPI_finish();
 		PG_RETURN_BOOL(true);
