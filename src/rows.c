@@ -318,6 +318,15 @@ inv_rows_fetch(InvRows *rows, int i, Datum key)
 	return found ? slot : NULL;
 }
 
+/* what UPDATE raises when the row changed since a transaction's snapshot */
+static void
+raise_concurrent(const char *change)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("could not serialize access due to concurrent %s", change)));
+}
+
 bool
 inv_rows_lock(InvRows *rows, int i, TupleTableSlot *slot)
 {
@@ -337,15 +346,11 @@ inv_rows_lock(InvRows *rows, int i, TupleTableSlot *slot)
 			return true;
 		case TM_Updated:
 			/* only without FIND_LAST_VERSION: a snapshot of the transaction */
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("could not serialize access due to concurrent update")));
+			raise_concurrent("update");
 			break;
 		case TM_Deleted:
 			if (xact_snapshot)
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent delete")));
+				raise_concurrent("delete");
 			return false;
 		default:
 			elog(ERROR, "inventory: unexpected result %d locking a row of \"%s\"",
@@ -412,15 +417,11 @@ inv_rows_update(InvRows *rows, int i, TupleTableSlot *old, TupleTableSlot *new)
 			break;
 		case TM_Updated:
 			if (IsolationUsesXactSnapshot())
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent update")));
+				raise_concurrent("update");
 			return INV_ROW_CHANGED;
 		case TM_Deleted:
 			if (IsolationUsesXactSnapshot())
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent delete")));
+				raise_concurrent("delete");
 			return INV_ROW_GONE;
 		default:
 			elog(ERROR, "inventory: unexpected result %d updating a row of \"%s\"",
