@@ -260,8 +260,8 @@ $owner$;
 GRANT USAGE ON SCHEMA inventory TO inventory_owner;
 DO $own$
 DECLARE
-	o	record;
-	ddl	text;
+	o		record;
+	rel		record;
 BEGIN
 	FOR o IN
 		SELECT d.classid, d.objid
@@ -270,32 +270,50 @@ BEGIN
 		   AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e
 							  WHERE e.extname = 'inventory')
 		   AND d.deptype = 'e'
-		 ORDER BY d.classid, d.objid
+		 -- sequences last: an identity column's changes owner with its table
+		 ORDER BY d.classid,
+				  (SELECT c.relkind = 'S' FROM pg_catalog.pg_class c WHERE c.oid = d.objid) NULLS FIRST,
+				  d.objid
 	LOOP
-		ddl := NULL;
+		/*
+		 * Each ALTER ... OWNER is followed by a REVOKE that changes nothing:
+		 * PostgreSQL 15 does not carry the owner's change into the ACL that
+		 * pg_init_privs keeps for the extension's objects, and pg_dump would
+		 * dump the difference (a REVOKE from the installing superuser and a
+		 * GRANT to inventory_owner for every object, which a restore where
+		 * that superuser has another name cannot run).  A GRANT or REVOKE in
+		 * an extension's script records the ACL as it then is.
+		 */
 		IF o.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
-			ddl := pg_catalog.format('ALTER ROUTINE %s OWNER TO inventory_owner',
-									 o.objid::pg_catalog.regprocedure);
+			EXECUTE pg_catalog.format('ALTER ROUTINE %s OWNER TO inventory_owner',
+									  o.objid::pg_catalog.regprocedure);
+			EXECUTE pg_catalog.format('REVOKE ALL ON ROUTINE %s FROM PUBLIC',
+									  o.objid::pg_catalog.regprocedure);
 		ELSIF o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass THEN
-			SELECT pg_catalog.format('ALTER %s %I.%I OWNER TO inventory_owner',
-									 CASE c.relkind WHEN 'r' THEN 'TABLE'
-													WHEN 'v' THEN 'VIEW'
-													ELSE 'SEQUENCE' END,
-									 n.nspname, c.relname)
-			  INTO ddl
+			SELECT CASE c.relkind WHEN 'r' THEN 'TABLE'
+								  WHEN 'v' THEN 'VIEW'
+								  WHEN 'S' THEN 'SEQUENCE' END AS kind,
+				   pg_catalog.format('%I.%I', n.nspname, c.relname) AS name,
+				   -- a sequence of an identity column goes with its table
+				   EXISTS (SELECT FROM pg_catalog.pg_depend s
+							WHERE s.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+							  AND s.objid = c.oid
+							  AND s.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+							  AND s.deptype IN ('a', 'i')) AS owned_by_table
+			  INTO rel
 			  FROM pg_catalog.pg_class c
 			  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-			 WHERE c.oid = o.objid
-			   AND c.relkind IN ('r', 'v', 'S')
-			   -- a sequence of an identity column goes with its table
-			   AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend s
-								WHERE s.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-								  AND s.objid = c.oid
-								  AND s.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-								  AND s.deptype IN ('a', 'i'));
-		END IF;
-		IF ddl IS NOT NULL THEN
-			EXECUTE ddl;
+			 WHERE c.oid = o.objid;
+			IF rel.kind IS NOT NULL THEN
+				IF NOT rel.owned_by_table THEN
+					EXECUTE pg_catalog.format('ALTER %s %s OWNER TO inventory_owner',
+											  rel.kind, rel.name);
+				END IF;
+				EXECUTE pg_catalog.format('REVOKE ALL ON %s %s FROM PUBLIC',
+										  CASE rel.kind WHEN 'SEQUENCE' THEN 'SEQUENCE'
+														ELSE 'TABLE' END,
+										  rel.name);
+			END IF;
 		END IF;
 	END LOOP;
 END

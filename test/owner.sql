@@ -8,7 +8,7 @@
 
 \set QUIET 1
 BEGIN;
-SELECT plan(29);
+SELECT plan(30);
 
 -- ---------------------------------------------------------------------
 -- the role: NOLOGIN and nothing more, no members, a member of nothing
@@ -66,6 +66,14 @@ SELECT is_empty($$SELECT c.oid::regclass FROM pg_class c
 				   WHERE c.relnamespace = 'inventory'::regnamespace
 					 AND c.relowner <> 'inventory_owner'::regrole$$,
 	'nor does any index or other relation in the schema inventory');
+SELECT is_empty($$SELECT i.objoid, i.classoid::regclass FROM pg_init_privs i
+				   LEFT JOIN pg_class c ON i.classoid = 'pg_class'::regclass AND c.oid = i.objoid
+				   LEFT JOIN pg_proc p ON i.classoid = 'pg_proc'::regclass AND p.oid = i.objoid
+				  WHERE i.privtype = 'e' AND i.objsubid = 0
+					AND (c.relnamespace = 'inventory'::regnamespace
+						 OR p.proowner = 'inventory_owner'::regrole)
+					AND i.initprivs IS DISTINCT FROM coalesce(c.relacl, p.proacl)$$,
+	'pg_init_privs has each object''s ACL as its new owner left it (pg_dump dumps no difference)');
 SELECT schema_privs_are('inventory', 'inventory_owner', ARRAY['USAGE'],
 	'inventory_owner may look into the schema inventory, and not create in it');
 SELECT schema_owner_is('inventory', (SELECT extowner::regrole::name FROM pg_extension
