@@ -148,6 +148,17 @@ SELECT test_fingerprint() = :'fp' AS unchanged;
 
 SELECT * FROM pg_temp.owners();
 
+-- the update hands the objects to inventory_owner only if that role can do
+-- nothing more than own them: one that can log in is refused, and the
+-- extension stays at 0.3.0
+\set SHOW_CONTEXT never
+BEGIN;
+ALTER ROLE inventory_owner LOGIN;
+ALTER EXTENSION inventory UPDATE TO '0.4.0';
+ROLLBACK;
+\set SHOW_CONTEXT errors
+SELECT extversion FROM pg_extension WHERE extname = 'inventory';
+
 ALTER EXTENSION inventory UPDATE TO '0.4.0';
 SELECT extversion FROM pg_extension WHERE extname = 'inventory';
 
