@@ -194,11 +194,11 @@ lock_extension(bool *retention_ready, Oid *owner)
  * PostgreSQL 15 InitializeSessionUserId() refuses a role without LOGIN to
  * background workers too (BGWORKER_BYPASS_ROLELOGINCHECK came in 17), and
  * the role must not be able to log in.  So it connects as the bootstrap
- * superuser and changes the current user per transaction; the security-
- * restricted context forbids SET ROLE, SET SESSION AUTHORIZATION and the
- * like meanwhile.  The commit's end (or the abort of a failed cycle, which
- * restores the user the transaction started with) ends it; the caller
- * restores the user itself before it commits.
+ * superuser and changes the current user within each transaction; the
+ * security-restricted context forbids SET ROLE, SET SESSION AUTHORIZATION
+ * and the like meanwhile.  The caller switches back before it commits;
+ * when the work fails, the abort of the transaction restores the user it
+ * started with (AbortTransaction does, as for a SECURITY DEFINER call).
  */
 static void
 run_as_owner(Oid owner, Oid *save_userid, int *save_sec_context)
