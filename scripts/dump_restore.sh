@@ -59,10 +59,34 @@ SELECT inv_reserve('DMP-A', 2, owner => 'dump-owner');
 -- retention's notes, as a purge leaves them
 INSERT INTO inventory.purged_sales VALUES ('DMP-A', 0);
 INSERT INTO inventory.purge_state (events_before) VALUES ('-infinity');
+-- a grant of the shop's own, which the dump must carry
+GRANT EXECUTE ON FUNCTION inv_stock(text) TO pg_monitor;
 SQL
 
 pg_dump -d $src >"$INV_TMP/dump.sql"
 psql -X -q -v ON_ERROR_STOP=1 -d $dst -f "$INV_TMP/dump.sql" >/dev/null
+
+# the extension's objects change owner in its script, and pg_init_privs
+# follows (sql/inventory--0.3.0--0.4.0.sql): the dump has only the shop's
+# own grant, no REVOKE from the superuser that installed the extension
+acl=$(grep -E '^(GRANT|REVOKE) ' "$INV_TMP/dump.sql" || true)
+if [ "$acl" = "GRANT ALL ON FUNCTION public.inv_stock(sku text) TO pg_monitor;" ]; then
+	echo "PASS dump_has_only_the_shops_grants"
+else
+	echo "FAIL dump_has_only_the_shops_grants: $acl"
+	failures=$((failures + 1))
+fi
+check restored_objects_belong_to_inventory_owner $dst "
+	SELECT NOT EXISTS (SELECT FROM pg_class
+						WHERE relnamespace = 'inventory'::regnamespace
+						  AND relowner <> 'inventory_owner'::regrole)
+	   AND NOT EXISTS (SELECT FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
+						WHERE d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+						  AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'inventory')
+						  AND p.proowner <> 'inventory_owner'::regrole)"
+check restored_grant_of_the_shop $dst "
+	SELECT has_function_privilege('pg_monitor', 'inv_stock(text)', 'EXECUTE')
+	   AND NOT has_function_privilege('public', 'inv_stock(text)', 'EXECUTE')"
 
 if [ "$(fingerprint $src)" = "$(fingerprint $dst)" ]; then
 	echo "PASS dump_keeps_every_row"

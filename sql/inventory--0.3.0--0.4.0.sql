@@ -167,3 +167,154 @@ AS $$
 	  FROM inventory.sku_limit l
 	 WHERE NOT EXISTS (SELECT 1 FROM inventory.stock s WHERE s.sku = l.sku)
 $$;
+
+/*
+ * The extension's own role.  Up to 0.3.0 every object belonged to the
+ * superuser that ran CREATE EXTENSION, so the SECURITY DEFINER functions
+ * ran as a superuser and any bug in them was a superuser's bug.  From
+ * 0.4.0 the tables, sequences, views and functions belong to
+ * inventory_owner, a role that can do nothing but own them: the functions
+ * run with its rights, and so does the sweeper's work (sweeper.c).
+ *
+ * Roles belong to the cluster, not to a database: the first CREATE
+ * EXTENSION creates it, later ones (in other databases, or a restore)
+ * reuse it, and DROP EXTENSION leaves it.  A role of that name made by
+ * someone else must not get the tables: a role that can log in, or that
+ * others are members of, or with more than NOLOGIN, would let its users
+ * act as the extension's owner.  Such a role fails CREATE EXTENSION (and
+ * this update) with 55000 and what is wrong with it.
+ */
+DO $owner$
+DECLARE
+	r			pg_catalog.pg_roles;
+	problems	text[] := '{}';
+	names		text;
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'inventory_owner') THEN
+		BEGIN
+			CREATE ROLE inventory_owner NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
+				NOINHERIT NOREPLICATION NOBYPASSRLS;
+			COMMENT ON ROLE inventory_owner IS 'owns the objects of the inventory extension, in every database; nobody logs in as it or is a member of it';
+		EXCEPTION WHEN duplicate_object THEN
+			NULL;				-- a CREATE EXTENSION in another database was first
+		END;
+	END IF;
+
+	SELECT * INTO r FROM pg_catalog.pg_roles WHERE rolname = 'inventory_owner';
+	IF r.rolsuper THEN
+		problems := problems || 'it is a superuser'::text;
+	END IF;
+	IF r.rolcanlogin THEN
+		problems := problems || 'it can log in'::text;
+	END IF;
+	IF r.rolcreaterole THEN
+		problems := problems || 'it has CREATEROLE (it could grant itself other roles)'::text;
+	END IF;
+	IF r.rolcreatedb THEN
+		problems := problems || 'it has CREATEDB'::text;
+	END IF;
+	IF r.rolreplication THEN
+		problems := problems || 'it has REPLICATION'::text;
+	END IF;
+	IF r.rolbypassrls THEN
+		problems := problems || 'it has BYPASSRLS'::text;
+	END IF;
+	SELECT pg_catalog.string_agg(pg_catalog.quote_ident(m.rolname), ', ' ORDER BY m.rolname)
+	  INTO names
+	  FROM pg_catalog.pg_auth_members a
+	  JOIN pg_catalog.pg_roles m ON m.oid = a.member
+	 WHERE a.roleid = r.oid;
+	IF names IS NOT NULL THEN
+		problems := problems || ('roles are members of it: ' || names);
+	END IF;
+	SELECT pg_catalog.string_agg(pg_catalog.quote_ident(g.rolname), ', ' ORDER BY g.rolname)
+	  INTO names
+	  FROM pg_catalog.pg_auth_members a
+	  JOIN pg_catalog.pg_roles g ON g.oid = a.roleid
+	 WHERE a.member = r.oid;
+	IF names IS NOT NULL THEN
+		problems := problems || ('it is a member of ' || names);
+	END IF;
+	IF pg_catalog.cardinality(problems) > 0 THEN
+		RAISE EXCEPTION 'role "inventory_owner" cannot own the inventory extension''s objects'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = pg_catalog.upper(pg_catalog.left(problems[1], 1))
+						   || pg_catalog.substr(pg_catalog.array_to_string(problems, '; '), 2) || '.',
+				  HINT = 'The extension creates inventory_owner itself when no role of that name exists.  '
+					  'A role of that name must be NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS, '
+					  'with no members and a member of no role: drop it or change it, then try again.';
+	END IF;
+END
+$owner$;
+
+/*
+ * Hand every table, sequence, view and function of the extension to
+ * inventory_owner: what the SECURITY DEFINER functions and the sweeper
+ * touch is theirs, and they need no other right (advisory and row locks,
+ * NOTIFY, shared memory and signals to the workers need none).  The
+ * schema inventory stays the installing superuser's: the owner role only
+ * needs to look into it, not to create in it.  Indexes, identity
+ * sequences and row types follow their table.  A later update script
+ * that adds objects must hand them over too (test/owner.sql checks).
+ */
+GRANT USAGE ON SCHEMA inventory TO inventory_owner;
+DO $own$
+DECLARE
+	o		record;
+	rel		record;
+BEGIN
+	FOR o IN
+		SELECT d.classid, d.objid
+		  FROM pg_catalog.pg_depend d
+		 WHERE d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+		   AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e
+							  WHERE e.extname = 'inventory')
+		   AND d.deptype = 'e'
+		 -- sequences last: an identity column's changes owner with its table
+		 ORDER BY d.classid,
+				  (SELECT c.relkind = 'S' FROM pg_catalog.pg_class c WHERE c.oid = d.objid) NULLS FIRST,
+				  d.objid
+	LOOP
+		/*
+		 * Each ALTER ... OWNER is followed by a REVOKE that changes nothing:
+		 * PostgreSQL 15 does not carry the owner's change into the ACL that
+		 * pg_init_privs keeps for the extension's objects, and pg_dump would
+		 * dump the difference (a REVOKE from the installing superuser and a
+		 * GRANT to inventory_owner for every object, which a restore where
+		 * that superuser has another name cannot run).  A GRANT or REVOKE in
+		 * an extension's script records the ACL as it then is.
+		 */
+		IF o.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
+			EXECUTE pg_catalog.format('ALTER ROUTINE %s OWNER TO inventory_owner',
+									  o.objid::pg_catalog.regprocedure);
+			EXECUTE pg_catalog.format('REVOKE ALL ON ROUTINE %s FROM PUBLIC',
+									  o.objid::pg_catalog.regprocedure);
+		ELSIF o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass THEN
+			SELECT CASE c.relkind WHEN 'r' THEN 'TABLE'
+								  WHEN 'v' THEN 'VIEW'
+								  WHEN 'S' THEN 'SEQUENCE' END AS kind,
+				   pg_catalog.format('%I.%I', n.nspname, c.relname) AS name,
+				   -- a sequence of an identity column goes with its table
+				   EXISTS (SELECT FROM pg_catalog.pg_depend s
+							WHERE s.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+							  AND s.objid = c.oid
+							  AND s.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+							  AND s.deptype IN ('a', 'i')) AS owned_by_table
+			  INTO rel
+			  FROM pg_catalog.pg_class c
+			  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+			 WHERE c.oid = o.objid;
+			IF rel.kind IS NOT NULL THEN
+				IF NOT rel.owned_by_table THEN
+					EXECUTE pg_catalog.format('ALTER %s %s OWNER TO inventory_owner',
+											  rel.kind, rel.name);
+				END IF;
+				EXECUTE pg_catalog.format('REVOKE ALL ON %s %s FROM PUBLIC',
+										  CASE rel.kind WHEN 'SEQUENCE' THEN 'SEQUENCE'
+														ELSE 'TABLE' END,
+										  rel.name);
+			END IF;
+		END IF;
+	END LOOP;
+END
+$own$;

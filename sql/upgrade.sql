@@ -65,6 +65,25 @@ RETURNS uuid LANGUAGE sql AS $$
 		 WHERE sku = 'UPG-A')
 	SELECT id FROM h
 $$;
+-- who owns the extension's objects: up to 0.3.0 the superuser that
+-- created it; from 0.4.0 the role inventory_owner
+CREATE FUNCTION pg_temp.owners()
+RETURNS TABLE (kind text, superuser boolean, owner_role boolean, objects bigint)
+LANGUAGE sql AS $$
+	SELECT CASE WHEN d.classid = 'pg_proc'::regclass THEN 'function'
+				ELSE (SELECT c.relkind::text FROM pg_class c WHERE c.oid = d.objid) END,
+		   r.rolsuper, r.rolname = 'inventory_owner', count(*)
+	  FROM pg_depend d
+	  JOIN pg_roles r ON r.oid = CASE WHEN d.classid = 'pg_proc'::regclass
+									  THEN (SELECT p.proowner FROM pg_proc p WHERE p.oid = d.objid)
+									  ELSE (SELECT c.relowner FROM pg_class c WHERE c.oid = d.objid) END
+	 WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+	   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'inventory')
+	   AND d.classid IN ('pg_proc'::regclass, 'pg_class'::regclass)
+	 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+$$;
+SELECT * FROM pg_temp.owners();
+
 SELECT pg_temp.old_hold('committed', 2, NULL) IS NOT NULL AS committed;
 SELECT pg_temp.old_hold('held', 3, NULL) IS NOT NULL AS held;
 SELECT count(*) AS events_before FROM inventory.outbox;
@@ -127,8 +146,25 @@ SELECT inv_reserve('UPG-A', 1, owner => 'upg-owner');
 \echo :LAST_ERROR_SQLSTATE
 SELECT test_fingerprint() = :'fp' AS unchanged;
 
+SELECT * FROM pg_temp.owners();
+
+-- the update hands the objects to inventory_owner only if that role can do
+-- nothing more than own them: one that can log in is refused, and the
+-- extension stays at 0.3.0
+\set SHOW_CONTEXT never
+BEGIN;
+ALTER ROLE inventory_owner LOGIN;
+ALTER EXTENSION inventory UPDATE TO '0.4.0';
+ROLLBACK;
+\set SHOW_CONTEXT errors
+SELECT extversion FROM pg_extension WHERE extname = 'inventory';
+
 ALTER EXTENSION inventory UPDATE TO '0.4.0';
 SELECT extversion FROM pg_extension WHERE extname = 'inventory';
+
+-- every table, sequence, view and function now belongs to inventory_owner
+-- (the calls below run as it), and none to a superuser
+SELECT * FROM pg_temp.owners();
 
 -- the owner's index is there, and the limit counts what the owner held
 -- and bought before the update: 2 + 1 of 3
@@ -146,3 +182,4 @@ SELECT inv_outbox_unsubscribe('upgrade-relay');
 DROP EXTENSION inventory CASCADE;
 CREATE EXTENSION inventory;
 SELECT extversion FROM pg_extension WHERE extname = 'inventory';
+SELECT * FROM pg_temp.owners();

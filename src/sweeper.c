@@ -14,6 +14,9 @@
  * Every transaction of a sweeper first takes a share lock on the
  * extension (the lock DROP EXTENSION needs exclusively) and checks it is
  * still there, as Citus does, so a drop never meets a half-done sweep.
+ * Its work then runs as the owner of the extension's tables
+ * (inventory_owner), not as the superuser the worker connects as: see
+ * run_as_owner().
  * An error aborts that cycle only: it is logged and the next cycle runs
  * after a backoff.  A sweeper that finds no extension, or inventory.sweeper
  * off for its database, leaves and says so in its shared slot, for the
@@ -25,6 +28,7 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "commands/async.h"
 #include "commands/dbcommands.h"
@@ -42,6 +46,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
@@ -127,12 +132,40 @@ sweeper_detach(int code, Datum arg)
 }
 
 /*
+ * The owner of the extension's tables: inventory_owner from 0.4.0 on (the
+ * superuser that created the extension before, until ALTER EXTENSION
+ * UPDATE runs).
+ */
+static Oid
+tables_owner(void)
+{
+	Oid			nspoid = get_namespace_oid("inventory", true);
+	Oid			relid = InvalidOid;
+	HeapTuple	tuple;
+	Oid			owner;
+
+	if (OidIsValid(nspoid))
+		relid = get_relname_relid("reservation", nspoid);
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table inventory.reservation of the inventory extension is missing")));
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
+/*
  * In a transaction: lock the extension against DROP EXTENSION and check it
  * is (still) installed.  *retention_ready tells whether its tables are at
- * 0.2.0 or later (ALTER EXTENSION UPDATE may not have run yet).
+ * 0.2.0 or later (ALTER EXTENSION UPDATE may not have run yet); *owner is
+ * the role the work of the transaction runs as (run_as_owner).
  */
 static bool
-lock_extension(bool *retention_ready)
+lock_extension(bool *retention_ready, Oid *owner)
 {
 	Oid			extoid = get_extension_oid("inventory", true);
 	Oid			nspoid;
@@ -149,7 +182,31 @@ lock_extension(bool *retention_ready)
 		*retention_ready = OidIsValid(nspoid) &&
 			OidIsValid(get_relname_relid("purged_sales", nspoid));
 	}
+	*owner = tables_owner();
 	return true;
+}
+
+/*
+ * The rest of the transaction runs as the owner of the extension's tables,
+ * as VACUUM, ANALYZE and REFRESH MATERIALIZED VIEW run as the table's
+ * owner: a bug in the sweep or the purge then has that role's rights, not
+ * a superuser's.  The worker itself cannot connect as inventory_owner: in
+ * PostgreSQL 15 InitializeSessionUserId() refuses a role without LOGIN to
+ * background workers too (BGWORKER_BYPASS_ROLELOGINCHECK came in 17), and
+ * the role must not be able to log in.  So it connects as the bootstrap
+ * superuser and changes the current user within each transaction; the
+ * security-restricted context forbids SET ROLE, SET SESSION AUTHORIZATION
+ * and the like meanwhile.  The caller switches back before it commits;
+ * when the work fails, the abort of the transaction restores the user it
+ * started with (AbortTransaction does, as for a SECURITY DEFINER call).
+ */
+static void
+run_as_owner(Oid owner, Oid *save_userid, int *save_sec_context)
+{
+	GetUserIdAndSecContext(save_userid, save_sec_context);
+	SetUserIdAndSecContext(owner, *save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 }
 
 /*
@@ -176,6 +233,9 @@ sweep_cycle(int64 *expired, bool *present)
 	TimestampTz start = GetCurrentTimestamp();
 	TimestampTz deadline = pass_deadline();
 	int			n = 0;
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	*expired = 0;
 	do
@@ -184,11 +244,13 @@ sweep_cycle(int64 *expired, bool *present)
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		*present = lock_extension(NULL);
+		*present = lock_extension(NULL, &owner);
 		if (*present)
 		{
 			pgstat_report_activity(STATE_RUNNING, "inventory: expiring overdue holds");
+			run_as_owner(owner, &save_userid, &save_sec_context);
 			n = holds_sweep(inv_sweep_batch);
+			SetUserIdAndSecContext(save_userid, save_sec_context);
 			*expired += n;
 		}
 		PopActiveSnapshot();
@@ -212,6 +274,9 @@ purge_cycle(void)
 	TimestampTz deadline = pass_deadline();
 	bool		ready = false;
 	bool		more = false;
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	if (inv_retention == 0)
 		return false;
@@ -226,10 +291,12 @@ purge_cycle(void)
 			StartTransactionCommand();
 			PushActiveSnapshot(GetTransactionSnapshot());
 			n = 0;
-			if (lock_extension(&ready) && ready)
+			if (lock_extension(&ready, &owner) && ready)
 			{
 				pgstat_report_activity(STATE_RUNNING, "inventory: purging by retention");
+				run_as_owner(owner, &save_userid, &save_sec_context);
 				n = retention_purge(kind, inv_sweep_batch);
+				SetUserIdAndSecContext(save_userid, save_sec_context);
 			}
 			PopActiveSnapshot();
 			CommitTransactionCommand();
@@ -241,7 +308,11 @@ purge_cycle(void)
 	return more;
 }
 
-/* set while a NOTIFY for writers is being sent, to retry it after an error */
+/*
+ * The NOTIFY the sweeper sends for writers runs no SQL and needs no
+ * privilege: unlike the sweep and the purge, it stays the worker's own.
+ * notify_taken is set while it is being sent, to retry it after an error.
+ */
 static bool notify_taken = false;
 
 static void
@@ -312,9 +383,10 @@ sweeper_leave(int elevel, const char *dbname, const char *why)
 }
 
 /*
- * The sweeper runs as the bootstrap superuser, so nothing it runs may
- * depend on a setting that the database's owner (ALTER DATABASE ... SET)
- * or any user controls.  As autovacuum does, override:
+ * The sweeper connects as the bootstrap superuser (and runs its work as
+ * the tables' owner, run_as_owner), so nothing it runs may depend on a
+ * setting that the database's owner (ALTER DATABASE ... SET) or any user
+ * controls.  As autovacuum does, override:
  *
  * - search_path: with the database's path, or the default one whose
  *   "$user" is the bootstrap superuser's name, a schema the owner made
