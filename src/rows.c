@@ -20,8 +20,10 @@
  * read without locking it first, and hands a concurrent change back to
  * the caller: a lock of its own would cost a WAL record).
  *
- * The functions run as the extension's owner (SECURITY DEFINER), who owns
- * these tables: no privilege is checked, as none would be refused.
+ * The functions run as the extension's owner role (SECURITY DEFINER),
+ * which owns these tables; each operation still checks the privilege the
+ * executor would check for it (SELECT to read, UPDATE, INSERT), so that an
+ * owner's right revoked is refused here as in a statement.
  *
  *-------------------------------------------------------------------------
  */
@@ -34,12 +36,15 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/nodeModifyTable.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
 #include "utils/memutils.h"
+#include "utils/acl.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -259,6 +264,17 @@ inv_rows_end(InvRows *rows)
 	CommandCounterIncrement();
 }
 
+/* as the executor checks a statement's rights on its tables */
+static void
+check_privilege(Relation rel, AclMode mode)
+{
+	AclResult	res = pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), mode);
+
+	if (res != ACLCHECK_OK)
+		aclcheck_error(res, get_relkind_objtype(rel->rd_rel->relkind),
+					   RelationGetRelationName(rel));
+}
+
 AttrNumber
 inv_rows_attnum(InvRows *rows, int i, const char *column)
 {
@@ -309,6 +325,7 @@ inv_rows_fetch(InvRows *rows, int i, Datum key)
 	ScanKeyEntryInitialize(&skey, 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   pkey->rd_indcollation[0], get_opcode(eqop), key);
 
+	check_privilege(rel, ACL_SELECT);
 	slot = table_slot_create(rel, &rows->estate->es_tupleTable);
 	scan = index_beginscan(rel, pkey, rows->estate->es_snapshot, 1, 0);
 	index_rescan(scan, &skey, 1, NULL, 0);
@@ -387,6 +404,7 @@ inv_rows_update(InvRows *rows, int i, TupleTableSlot *old, TupleTableSlot *new)
 	bool		update_indexes;
 	TM_Result	res;
 
+	check_privilege(rel, ACL_UPDATE);
 	ExecStoreVirtualTuple(new);
 
 	/*
@@ -438,6 +456,7 @@ inv_rows_update(InvRows *rows, int i, TupleTableSlot *old, TupleTableSlot *new)
 void
 inv_rows_insert(InvRows *rows, int i, TupleTableSlot *new)
 {
+	check_privilege(rows->rel[i]->ri_RelationDesc, ACL_INSERT);
 	ExecStoreVirtualTuple(new);
 	ExecSimpleRelationInsert(rows->rel[i], rows->estate, new);
 }

@@ -8,7 +8,7 @@
 
 \set QUIET 1
 BEGIN;
-SELECT plan(30);
+SELECT plan(35);
 
 -- ---------------------------------------------------------------------
 -- the role: NOLOGIN and nothing more, no members, a member of nothing
@@ -97,6 +97,29 @@ SELECT throws_ok($$SELECT * FROM inv_verify()$$, '42501',
 ROLLBACK TO revoked;
 SELECT is((SELECT available FROM inv_stock('tap-owner')), 5::bigint,
 	'with the right back, inv_stock reads the stock');
+-- the checkout writes its rows without a statement (src/rows.c), and
+-- checks the same rights a statement would
+SAVEPOINT revoked_writes;
+REVOKE UPDATE ON inventory.stock FROM inventory_owner;
+SELECT throws_ok($$SELECT inv_reserve('tap-owner', 1)$$, '42501',
+	'permission denied for table stock',
+	'inv_reserve without UPDATE on stock is refused, on the statement-free path too');
+ROLLBACK TO revoked_writes;
+REVOKE INSERT ON inventory.outbox FROM inventory_owner;
+SELECT throws_ok($$SELECT inv_reserve('tap-owner', 1)$$, '42501',
+	'permission denied for table outbox',
+	'inv_reserve without INSERT on the outbox is refused');
+ROLLBACK TO revoked_writes;
+SELECT ok(inv_reserve('tap-owner', 1, idempotency_key => 'tap-owner-1') IS NOT NULL,
+	'with the rights back, inv_reserve holds a unit');
+SAVEPOINT revoked_commit;
+REVOKE UPDATE ON inventory.reservation FROM inventory_owner;
+SELECT throws_ok($$SELECT inv_commit(id) FROM inventory.reservation WHERE idempotency_key = 'tap-owner-1'$$,
+	'42501', 'permission denied for table reservation',
+	'inv_commit without UPDATE on the holds is refused');
+ROLLBACK TO revoked_commit;
+SELECT ok((SELECT inv_commit(id) FROM inventory.reservation WHERE idempotency_key = 'tap-owner-1'),
+	'with the rights back, the hold is sold');
 
 -- ---------------------------------------------------------------------
 -- CREATE EXTENSION refuses an inventory_owner that could do more than own
