@@ -70,6 +70,8 @@ slot_reset(InvDbSlot *slot, Oid dboid)
 	slot->worker_latch = NULL;
 	slot->extension_absent = false;
 	slot->wake_requested = false;
+	slot->sweeper_off = false;
+	slot->restart_requested = false;
 	slot->hold_off_until = 0;
 	pg_atomic_init_u32(&slot->notify_pending, 0);
 	for (int c = 0; c < INV_NUM_COUNTERS; c++)
