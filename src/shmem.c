@@ -14,8 +14,11 @@
  *		the worker fields of a slot; shared to find a slot;
  *	  - counters are atomics, updated without a lock: a reader may see one
  *		counter a moment ahead of another;
- *	  - a backend caches the slot of its database: the launcher frees a slot
- *		only after its database is gone, when nobody is connected to it.
+ *	  - a backend caches the slot of its database, and before each use
+ *		checks, without the lock, that the slot still carries its database:
+ *		should the launcher give the slot to another database, a counter
+ *		bumped as it changes hands may land in the new owner's counters,
+ *		which costs a statistic, nothing else;
  *	  The counters live as long as the shared memory: a server restart (or
  *	  a crash) starts them from zero, and stats_since says when.
  *
@@ -146,7 +149,9 @@ shmem_db_slot(Oid dboid, bool create)
 InvDbSlot *
 shmem_my_slot(void)
 {
-	if (likely(my_slot_db == MyDatabaseId))
+	/* an Oid is read whole: no lock to check the cached slot is still ours */
+	if (likely(my_slot_db == MyDatabaseId) &&
+		(my_slot == NULL || likely(my_slot->dboid == MyDatabaseId)))
 		return my_slot;
 	if (inv_shared == NULL || !OidIsValid(MyDatabaseId))
 		return NULL;
