@@ -14,11 +14,16 @@
  *		the worker fields of a slot; shared to find a slot;
  *	  - counters are atomics, updated without a lock: a reader may see one
  *		counter a moment ahead of another;
+ *	  - the launcher frees a slot once its database is gone, or once a
+ *		sweeper there found no extension (or a probe there failed), and only
+ *		while no sweeper holds it: a database without the extension keeps
+ *		no slot;
  *	  - a backend caches the slot of its database, and before each use
  *		checks, without the lock, that the slot still carries its database:
- *		should the launcher give the slot to another database, a counter
- *		bumped as it changes hands may land in the new owner's counters,
- *		which costs a statistic, nothing else;
+ *		a counter bumped as the slot changes hands may land in the new
+ *		owner's counters (only when the extension is not, or not yet,
+ *		installed here, or a probe here failed), which costs a statistic,
+ *		nothing else;
  *	  The counters live as long as the shared memory: a server restart (or
  *	  a crash) starts them from zero, and stats_since says when.
  *
@@ -71,8 +76,8 @@ slot_reset(InvDbSlot *slot, Oid dboid)
 	slot->dboid = dboid;
 	slot->worker_pid = 0;
 	slot->worker_latch = NULL;
+	slot->extension_present = false;
 	slot->extension_absent = false;
-	slot->wake_requested = false;
 	slot->sweeper_off = false;
 	slot->restart_requested = false;
 	slot->hold_off_until = 0;
@@ -98,6 +103,9 @@ shmem_startup(void)
 	{
 		inv_shared->lock = &(GetNamedLWLockTranche("inventory"))->lock;
 		inv_shared->launcher_latch = NULL;
+		inv_shared->wake_seq = 0;
+		inv_shared->nwakes = 0;
+		inv_shared->wakes_lost = false;
 		inv_shared->nslots = inv_max_databases;
 		for (int i = 0; i < inv_shared->nslots; i++)
 			slot_reset(&inv_shared->slots[i], InvalidOid);
