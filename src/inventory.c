@@ -185,7 +185,7 @@ _PG_init(void)
 
 	DefineCustomStringVariable("inventory.databases",
 							   "Databases the sweepers serve (comma-separated); empty: every database with the extension.",
-							   NULL,
+							   "Empty: the launcher looks for the extension in every database, one at a time.",
 							   &inv_databases,
 							   "",
 							   PGC_SIGHUP,
@@ -200,7 +200,7 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 	{
 		DefineCustomIntVariable("inventory.max_databases",
-								"Most databases the launcher and the counters keep track of (every database that accepts connections counts).",
+								"Most databases with a sweeper or counters at once (only databases with the extension keep a slot).",
 								NULL,
 								&inv_max_databases,
 								256, 1, 100000,

@@ -7,12 +7,29 @@
  *
  * The launcher (started by the postmaster when the library is in
  * shared_preload_libraries) reads pg_database and starts a sweeper in
- * every database that accepts connections and is not a template, or only
- * in those named by inventory.databases.  A sweeper that finds no
- * extension leaves quietly and its database is marked in shared memory;
- * the launcher does not come back until CREATE EXTENSION (or ALTER
- * EXTENSION UPDATE) in that database asks it to, after its commit.  A
- * sweeper that fails is started again after LAUNCHER_RETRY_MS; a crash of
+ * every database where the extension is installed, among those that
+ * accept connections and are not templates, or only among those named by
+ * inventory.databases.
+ *
+ * Only a process connected to a database can see whether the extension is
+ * installed there, and the launcher is connected to none.  So a database
+ * the launcher knows nothing of gets a probe: a sweeper that looks for the
+ * extension first thing, and either stays as the database's sweeper or
+ * leaves.  Probes run one at a time, so that a burst of new databases (any
+ * role with CREATEDB can make them) costs one background worker at a time;
+ * the sweepers of databases known to have the extension never wait for
+ * them.  A database where the probe found no extension gives its shared
+ * slot back at once and is remembered in the launcher's own memory
+ * (dbstates), not in shared memory, which has room for
+ * inventory.max_databases databases only; the launcher does not look there
+ * again until CREATE EXTENSION (or ALTER EXTENSION UPDATE) in that database
+ * asks it to, after its commit, through a queue that needs no slot
+ * (inv_launcher_wake).  A probe that fails, or that has not found out
+ * after PROBE_TIMEOUT_MS (connecting waits for any lock on the database,
+ * which its owner can hold), gives its slot back too; it is tried again
+ * later, after the databases not tried yet.
+ *
+ * A sweeper that fails is started again after LAUNCHER_RETRY_MS; a crash of
  * any worker makes the postmaster restart the whole cluster, launcher
  * included.  The launcher owns the handles, so that nothing restarts in a
  * loop in a database that does not want a sweeper (pg_net PR #264).
@@ -50,6 +67,7 @@
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -67,6 +85,10 @@ PGDLLEXPORT void inv_launcher_main(Datum main_arg);
 #define LAUNCHER_NAPTIME_MS		10000
 /* a sweeper that stopped unexpectedly is started again after this */
 #define LAUNCHER_RETRY_MS		10000
+/* a probe that has not found out by then is stopped */
+#define PROBE_TIMEOUT_MS		10000
+/* a probe that failed is tried again after LAUNCHER_RETRY_MS, doubling up to */
+#define PROBE_RETRY_MAX_MS		(5 * 60 * 1000)
 /* DROP DATABASE waits 5 s for others to leave; stay away longer */
 #define HOLD_OFF_MS				10000
 
@@ -82,13 +104,6 @@ static List *sweeper_setting_changed = NIL;
  * ----------------------------------------------------------------
  */
 
-typedef struct LaunchedDb
-{
-	Oid			dboid;			/* InvalidOid: free entry */
-	BackgroundWorkerHandle *handle; /* our sweeper there, if started */
-	TimestampTz retry_at;		/* not again before */
-} LaunchedDb;
-
 typedef struct DbInfo
 {
 	Oid			oid;
@@ -96,7 +111,27 @@ typedef struct DbInfo
 	NameData	name;
 } DbInfo;
 
-static LaunchedDb *launched;
+/*
+ * What the launcher knows of a database, from pass to pass: an entry for
+ * every database of pg_database, in the launcher's own memory.  Our
+ * sweeper there is a probe while it runs and present is not yet known.
+ */
+typedef struct DbState
+{
+	Oid			dboid;			/* hash key */
+	DbInfo	   *db;				/* its row at this pass; NULL: gone */
+	BackgroundWorkerHandle *handle; /* our sweeper there, if started */
+	bool		present;		/* a sweeper found the extension there */
+	bool		absent;			/* a probe found none: wait for a wake */
+	bool		woken;			/* woken since: probe it before the others */
+	bool		stopped;		/* our sweeper there stopped (this pass) */
+	bool		terminated;		/* the probe was told to stop */
+	int			failures;		/* probes in a row that stopped undecided */
+	TimestampTz retry_at;		/* no sweeper, nor probe, before then */
+	TimestampTz probe_until;	/* a probe still undecided then is stopped */
+} DbState;
+
+static HTAB *dbstates;
 
 static void
 launcher_detach(int code, Datum arg)
@@ -141,29 +176,12 @@ database_list(void)
 	return dbs;
 }
 
-static LaunchedDb *
-launched_entry(Oid dboid)
-{
-	LaunchedDb *free_entry = NULL;
-
-	for (int i = 0; i < inv_max_databases; i++)
-	{
-		if (launched[i].dboid == dboid)
-			return &launched[i];
-		if (free_entry == NULL && !OidIsValid(launched[i].dboid))
-			free_entry = &launched[i];
-	}
-	if (free_entry != NULL)
-	{
-		free_entry->dboid = dboid;
-		free_entry->handle = NULL;
-		free_entry->retry_at = 0;
-	}
-	return free_entry;
-}
-
+/*
+ * Start a sweeper in database db; a probe (see the file's header) when we
+ * do not know whether the extension is there.
+ */
 static BackgroundWorkerHandle *
-start_sweeper(DbInfo *db)
+start_sweeper(DbInfo *db, bool probe)
 {
 	BackgroundWorker bgw;
 	BackgroundWorkerHandle *handle;
@@ -180,6 +198,7 @@ start_sweeper(DbInfo *db)
 			 NameStr(db->name));
 	strlcpy(bgw.bgw_type, "inventory sweeper", BGW_MAXLEN);
 	bgw.bgw_main_arg = ObjectIdGetDatum(db->oid);
+	bgw.bgw_extra[0] = probe ? 1 : 0;
 	bgw.bgw_notify_pid = MyProcPid;
 
 	old = MemoryContextSwitchTo(TopMemoryContext);
@@ -201,6 +220,23 @@ start_sweeper(DbInfo *db)
 		return NULL;
 	}
 	return handle;
+}
+
+/* every shared slot is taken: say it once */
+static void
+no_slot_left(DbInfo *db)
+{
+	static bool warned = false;
+
+	if (warned)
+		return;
+	warned = true;
+	ereport(LOG,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("inventory has no shared slot left for database \"%s\": it gets no sweeper",
+					NameStr(db->name)),
+			 errhint("Raise inventory.max_databases (now %d), or name the databases to sweep in inventory.databases.",
+					 inv_max_databases)));
 }
 
 /*
@@ -229,107 +265,335 @@ free_dropped_slots(List *dbs, TimestampTz listed_at)
 	LWLockRelease(inv_shared->lock);
 }
 
-static DbInfo *
-find_db(List *dbs, Oid dboid)
+/* Link each database's state to its row of this pass, new ones included. */
+static void
+states_relist(List *dbs)
 {
+	HASH_SEQ_STATUS status;
+	DbState    *st;
 	ListCell   *lc;
 
+	hash_seq_init(&status, dbstates);
+	while ((st = hash_seq_search(&status)) != NULL)
+	{
+		st->db = NULL;
+		st->stopped = false;
+	}
 	foreach(lc, dbs)
-		if (((DbInfo *) lfirst(lc))->oid == dboid)
-			return lfirst(lc);
+	{
+		DbInfo	   *db = lfirst(lc);
+		bool		found;
+
+		st = hash_search(dbstates, &db->oid, HASH_ENTER, &found);
+		if (!found)
+		{
+			st->handle = NULL;
+			st->present = false;
+			st->absent = false;
+			st->woken = false;
+			st->terminated = false;
+			st->failures = 0;
+			st->retry_at = 0;
+			st->probe_until = 0;
+		}
+		st->db = db;
+	}
+}
+
+/*
+ * Every sweeper we started, whatever its database has become: collect
+ * those that stopped, stop those whose database is gone or no longer takes
+ * connections (the others leave by themselves on a reload).
+ */
+static void
+reap_sweepers(void)
+{
+	HASH_SEQ_STATUS status;
+	DbState    *st;
+	pid_t		pid;
+
+	hash_seq_init(&status, dbstates);
+	while ((st = hash_seq_search(&status)) != NULL)
+	{
+		if (st->handle == NULL)
+			continue;
+		if (GetBackgroundWorkerPid(st->handle, &pid) == BGWH_STOPPED)
+		{
+			pfree(st->handle);
+			st->handle = NULL;
+			st->stopped = true;
+		}
+		else if (st->db == NULL || !st->db->eligible)
+			TerminateBackgroundWorker(st->handle);
+	}
+}
+
+/* The slot of database dboid, if it has one; under inv_shared->lock. */
+static InvDbSlot *
+slot_of(Oid dboid)
+{
+	for (int i = 0; i < inv_shared->nslots; i++)
+		if (inv_shared->slots[i].dboid == dboid)
+			return &inv_shared->slots[i];
 	return NULL;
+}
+
+/*
+ * What the sweepers found and what was asked of us since the last pass, in
+ * that order, so that a wake wins over a probe's "no extension" that came
+ * before it (and a sweeper reports none after a wake: see sweeper.c).
+ * Gives back the slots of databases without the extension, and of probes
+ * that stopped undecided.  Returns whether a probe runs.
+ */
+static bool
+read_reports(TimestampTz now)
+{
+	HASH_SEQ_STATUS status;
+	DbState    *st;
+	bool		probing = false;
+
+	LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+
+	/* the sweepers' findings */
+	for (int i = 0; i < inv_shared->nslots; i++)
+	{
+		InvDbSlot  *slot = &inv_shared->slots[i];
+
+		if (!OidIsValid(slot->dboid))
+			continue;
+		st = hash_search(dbstates, &slot->dboid, HASH_FIND, NULL);
+		/* once our sweeper has exited: it uses the slot as it leaves */
+		if (slot->extension_absent && slot->worker_pid == 0 &&
+			(st == NULL || st->handle == NULL))
+		{
+			if (st != NULL)
+			{
+				st->absent = true;
+				st->present = false;
+				st->woken = false;
+			}
+			slot->dboid = InvalidOid;
+			continue;
+		}
+		if (st != NULL && slot->extension_present)
+			st->present = true;
+		/* a probe of a launcher before us (it exited with an error) */
+		if (slot->worker_pid != 0 && !slot->extension_present &&
+			(st == NULL || st->handle == NULL))
+			probing = true;
+	}
+
+	/* sweepers that stopped without saying there is no extension */
+	hash_seq_init(&status, dbstates);
+	while ((st = hash_seq_search(&status)) != NULL)
+	{
+		InvDbSlot  *slot;
+
+		if (st->handle != NULL && !st->present)
+			probing = true;
+		if (!st->stopped || st->absent)
+			continue;
+		slot = slot_of(st->dboid);
+		if (st->present)
+		{
+			/* it left to read inventory.sweeper afresh: at once */
+			if (slot != NULL && slot->restart_requested)
+				st->retry_at = 0;
+			else
+				st->retry_at = now + LAUNCHER_RETRY_MS * INT64CONST(1000);
+		}
+		else
+		{
+			int64		ms = (int64) LAUNCHER_RETRY_MS << Min(st->failures, 5);
+
+			st->failures++;
+			st->retry_at = now + Min(ms, PROBE_RETRY_MAX_MS) * INT64CONST(1000);
+			if (slot != NULL && slot->worker_pid == 0 && !slot->extension_present)
+				slot->dboid = InvalidOid;
+		}
+	}
+
+	/* the wakes: look at these databases again, at once */
+	if (inv_shared->wakes_lost)
+	{
+		hash_seq_init(&status, dbstates);
+		while ((st = hash_seq_search(&status)) != NULL)
+		{
+			st->absent = false;
+			st->failures = 0;
+			st->retry_at = 0;
+		}
+		for (int i = 0; i < inv_shared->nslots; i++)
+			inv_shared->slots[i].sweeper_off = false;
+	}
+	for (int i = 0; i < inv_shared->nwakes; i++)
+	{
+		InvDbSlot  *slot = slot_of(inv_shared->wakes[i]);
+
+		st = hash_search(dbstates, &inv_shared->wakes[i], HASH_FIND, NULL);
+		if (st != NULL)
+		{
+			st->woken = !st->present;
+			st->absent = false;
+			st->failures = 0;
+			st->retry_at = 0;
+		}
+		if (slot != NULL)
+			slot->sweeper_off = false;
+	}
+	inv_shared->nwakes = 0;
+	inv_shared->wakes_lost = false;
+
+	LWLockRelease(inv_shared->lock);
+	return probing;
+}
+
+/*
+ * Start the sweeper of a database known to have the extension, unless it
+ * runs, is off there, or must wait; returns how long to sleep at most (ms).
+ */
+static long
+start_known(DbState *st, TimestampTz now)
+{
+	InvDbSlot  *slot = shmem_db_slot(st->dboid, true);
+	long		wait = LAUNCHER_NAPTIME_MS;
+	bool		start;
+
+	if (slot == NULL)
+	{
+		no_slot_left(st->db);
+		return wait;
+	}
+	LWLockAcquire(inv_shared->lock, LW_SHARED);
+	start = slot->worker_pid == 0 && !slot->sweeper_off &&
+		now >= slot->hold_off_until && now >= st->retry_at;
+	if (!start && slot->worker_pid == 0 && !slot->sweeper_off)
+		wait = inv_ms_until(now, Max(slot->hold_off_until, st->retry_at));
+	LWLockRelease(inv_shared->lock);
+
+	if (start && (st->handle = start_sweeper(st->db, false)) == NULL)
+	{
+		st->retry_at = now + LAUNCHER_RETRY_MS * INT64CONST(1000);
+		wait = LAUNCHER_RETRY_MS;
+	}
+	return wait;
+}
+
+/* Start a probe in database st; returns how long to sleep at most (ms). */
+static long
+start_probe(DbState *st, TimestampTz now)
+{
+	InvDbSlot  *slot = shmem_db_slot(st->dboid, true);
+	TimestampTz hold_off_until;
+	bool		start;
+
+	if (slot == NULL)
+	{
+		no_slot_left(st->db);
+		return LAUNCHER_NAPTIME_MS;
+	}
+	LWLockAcquire(inv_shared->lock, LW_SHARED);
+	start = slot->worker_pid == 0 && now >= slot->hold_off_until;
+	hold_off_until = slot->hold_off_until;
+	LWLockRelease(inv_shared->lock);
+	if (!start)
+	{
+		/* DROP DATABASE or the like: let the others go first */
+		st->retry_at = Max(hold_off_until, now + LAUNCHER_RETRY_MS * INT64CONST(1000));
+		return 0;
+	}
+
+	if ((st->handle = start_sweeper(st->db, true)) == NULL)
+	{
+		st->retry_at = now + LAUNCHER_RETRY_MS * INT64CONST(1000);
+		return LAUNCHER_RETRY_MS;
+	}
+	ereport(DEBUG1,
+			(errmsg_internal("inventory launcher: probing database \"%s\"",
+							 NameStr(st->db->name))));
+	st->woken = false;
+	st->terminated = false;
+	st->probe_until = now + PROBE_TIMEOUT_MS * INT64CONST(1000);
+	return PROBE_TIMEOUT_MS;
 }
 
 /* One look at the databases; returns how long to sleep (ms). */
 static long
 launcher_pass(void)
 {
-	static bool slots_warned = false;
 	TimestampTz listed_at = GetCurrentTimestamp();
 	List	   *dbs = database_list();
 	TimestampTz now = GetCurrentTimestamp();
 	long		wait = LAUNCHER_NAPTIME_MS;
+	DbState    *candidate = NULL;
+	HASH_SEQ_STATUS status;
+	DbState    *st;
+	bool		probing;
 	ListCell   *lc;
-	pid_t		pid;
+
+	states_relist(dbs);
+	reap_sweepers();
+	probing = read_reports(now);
+	free_dropped_slots(dbs, listed_at);
 
 	/*
-	 * First every sweeper we started, whatever its database has become:
-	 * collect those that stopped, stop those whose database is gone or no
-	 * longer takes connections (the others leave by themselves on a
-	 * reload), forget databases that are gone.
+	 * Sweepers where the extension is known to be, and the database to
+	 * probe next: one woken by CREATE EXTENSION first, then one never
+	 * probed, in the order of pg_database.
 	 */
-	for (int i = 0; i < inv_max_databases; i++)
-	{
-		LaunchedDb *entry = &launched[i];
-		DbInfo	   *db;
-
-		if (!OidIsValid(entry->dboid))
-			continue;
-		db = find_db(dbs, entry->dboid);
-		if (entry->handle != NULL)
-		{
-			if (GetBackgroundWorkerPid(entry->handle, &pid) == BGWH_STOPPED)
-			{
-				pfree(entry->handle);
-				entry->handle = NULL;
-				entry->retry_at = now + LAUNCHER_RETRY_MS * INT64CONST(1000);
-			}
-			else if (db == NULL || !db->eligible)
-				TerminateBackgroundWorker(entry->handle);
-		}
-		if (entry->handle == NULL && db == NULL)
-			entry->dboid = InvalidOid;
-	}
-
 	foreach(lc, dbs)
 	{
 		DbInfo	   *db = lfirst(lc);
-		LaunchedDb *entry;
-		InvDbSlot  *slot;
-		bool		start;
 
-		if (!db->eligible || !inv_database_wanted(NameStr(db->name)))
-			continue;
-		if ((entry = launched_entry(db->oid)) == NULL ||
-			(slot = shmem_db_slot(db->oid, true)) == NULL)
+		st = hash_search(dbstates, &db->oid, HASH_FIND, NULL);
+		if (st->handle != NULL)
 		{
-			if (!slots_warned)
-				ereport(LOG,
-						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-						 errmsg("inventory has no shared slot left for database \"%s\": it gets no sweeper",
-								NameStr(db->name)),
-						 errhint("Raise inventory.max_databases (now %d), or name the databases to sweep in inventory.databases.",
-								 inv_max_databases)));
-			slots_warned = true;
+			if (!st->present && !st->terminated)
+			{
+				if (now >= st->probe_until)
+				{
+					ereport(LOG,
+							(errmsg("inventory probe in database \"%s\" has not finished after %d s: stopping it",
+									NameStr(db->name), PROBE_TIMEOUT_MS / 1000),
+							 errdetail("Connecting to a database waits for any lock held on it.")));
+					TerminateBackgroundWorker(st->handle);
+					st->terminated = true;
+				}
+				else
+					wait = Min(wait, inv_ms_until(now, st->probe_until));
+			}
 			continue;
 		}
-		if (entry->handle != NULL || inv_sweep_interval == 0)
+		if (!db->eligible || !inv_database_wanted(NameStr(db->name)) ||
+			inv_sweep_interval == 0 || st->absent)
 			continue;
-
-		LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
-		if (slot->wake_requested)
+		if (st->present)
 		{
-			slot->wake_requested = false;
-			slot->extension_absent = false;
-			slot->sweeper_off = false;
-			entry->retry_at = 0;
-		}
-		start = slot->worker_pid == 0 && !slot->extension_absent &&
-			!slot->sweeper_off &&
-			now >= slot->hold_off_until && now >= entry->retry_at;
-		if (!start && slot->worker_pid == 0 && !slot->extension_absent &&
-			!slot->sweeper_off)
-			wait = Min(wait, inv_ms_until(now, Max(slot->hold_off_until, entry->retry_at)));
-		LWLockRelease(inv_shared->lock);
+			long		w = start_known(st, now);	/* Min() evaluates twice */
 
-		if (start && (entry->handle = start_sweeper(db)) == NULL)
-		{
-			entry->retry_at = now + LAUNCHER_RETRY_MS * INT64CONST(1000);
-			wait = Min(wait, LAUNCHER_RETRY_MS);
+			wait = Min(wait, w);
 		}
+		else if (now < st->retry_at)
+			wait = Min(wait, inv_ms_until(now, st->retry_at));
+		else if (candidate == NULL ||
+				 (st->woken && !candidate->woken) ||
+				 (st->woken == candidate->woken &&
+				  st->failures == 0 && candidate->failures > 0))
+			candidate = st;
+	}
+	if (candidate != NULL && !probing)
+	{
+		long		w = start_probe(candidate, now);
+
+		wait = Min(wait, w);
 	}
 
-	free_dropped_slots(dbs, listed_at);
+	/* forget databases that are gone, once their sweeper has stopped */
+	hash_seq_init(&status, dbstates);
+	while ((st = hash_seq_search(&status)) != NULL)
+		if (st->db == NULL && st->handle == NULL)
+			(void) hash_search(dbstates, &st->dboid, HASH_REMOVE, NULL);
+
 	return Max(wait, 10);
 }
 
@@ -337,6 +601,7 @@ void
 inv_launcher_main(Datum main_arg)
 {
 	MemoryContext pass_context;
+	HASHCTL		ctl;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -351,8 +616,10 @@ inv_launcher_main(Datum main_arg)
 	LWLockRelease(inv_shared->lock);
 	before_shmem_exit(launcher_detach, (Datum) 0);
 
-	launched = MemoryContextAllocZero(TopMemoryContext,
-									  sizeof(LaunchedDb) * inv_max_databases);
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(DbState);
+	dbstates = hash_create("inventory launcher databases", 64, &ctl,
+						   HASH_ELEM | HASH_BLOBS);
 	pass_context = AllocSetContextCreate(TopMemoryContext, "inventory launcher",
 										 ALLOCSET_DEFAULT_SIZES);
 	for (;;)
@@ -394,9 +661,44 @@ inv_launcher_main(Datum main_arg)
  */
 
 /*
+ * Ask the launcher to look at database dboid again at once: forget that
+ * its probe found no extension, start its sweeper if it is not running.
+ * A queue in shared memory, not the database's slot: a database without
+ * the extension has none.  When the queue is full the launcher looks at
+ * every database again instead.
+ */
+void
+inv_launcher_wake(Oid dboid)
+{
+	Latch	   *latch;
+	int			i;
+
+	if (inv_shared == NULL)
+		return;
+	LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+	inv_shared->wake_seq++;
+	for (i = 0; i < inv_shared->nwakes; i++)
+		if (inv_shared->wakes[i] == dboid)
+			break;
+	if (i == inv_shared->nwakes)
+	{
+		if (i < INV_MAX_WAKES)
+			inv_shared->wakes[inv_shared->nwakes++] = dboid;
+		else
+			inv_shared->wakes_lost = true;
+	}
+	latch = inv_shared->launcher_latch;
+	LWLockRelease(inv_shared->lock);
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
+/*
  * After ALTER DATABASE ... SET or RESET inventory.sweeper committed: each
- * of those databases gets a new sweeper, which reads the setting as it
- * connects (and leaves if it is off).
+ * of those databases that has a slot (the extension, or a probe running)
+ * gets a new sweeper, which reads the setting as it connects (and leaves
+ * if it is off).  The others have no sweeper to restart: the next probe
+ * there reads the setting anyway.
  */
 static void
 restart_sweepers(List *dboids)
@@ -408,14 +710,13 @@ restart_sweepers(List *dboids)
 		return;
 	foreach(lc, dboids)
 	{
-		InvDbSlot  *slot = shmem_db_slot(lfirst_oid(lc), true);
+		InvDbSlot  *slot = shmem_db_slot(lfirst_oid(lc), false);
 
 		if (slot == NULL)
 			continue;
 		LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
-		slot->wake_requested = true;
 		latch = NULL;
-		if (slot->worker_pid != 0)
+		if (slot->dboid == lfirst_oid(lc) && slot->worker_pid != 0)
 		{
 			slot->restart_requested = true;
 			latch = slot->worker_latch;
@@ -423,32 +724,18 @@ restart_sweepers(List *dboids)
 		LWLockRelease(inv_shared->lock);
 		if (latch != NULL)
 			SetLatch(latch);
+		inv_launcher_wake(lfirst_oid(lc));
 	}
-	LWLockAcquire(inv_shared->lock, LW_SHARED);
-	latch = inv_shared->launcher_latch;
-	LWLockRelease(inv_shared->lock);
-	if (latch != NULL)
-		SetLatch(latch);
 }
 
 static void
 launcher_xact_callback(XactEvent event, void *arg)
 {
-	InvDbSlot  *slot;
-	Latch	   *latch;
-
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
-			if (wake_launcher && (slot = shmem_db_slot(MyDatabaseId, true)) != NULL)
-			{
-				LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
-				slot->wake_requested = true;
-				latch = inv_shared->launcher_latch;
-				LWLockRelease(inv_shared->lock);
-				if (latch != NULL)
-					SetLatch(latch);
-			}
+			if (wake_launcher)
+				inv_launcher_wake(MyDatabaseId);
 			if (sweeper_setting_changed != NIL)
 				restart_sweepers(sweeper_setting_changed);
 			wake_launcher = false;

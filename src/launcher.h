@@ -15,4 +15,11 @@
  */
 extern void inv_launcher_init(void);
 
+/*
+ * Have the launcher look at database dboid again at once (start its
+ * sweeper; look for the extension there again); for any database, with or
+ * without a shared slot.  A no-op without shared memory.
+ */
+extern void inv_launcher_wake(Oid dboid);
+
 #endif							/* INVENTORY_LAUNCHER_H */

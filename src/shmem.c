@@ -14,8 +14,16 @@
  *		the worker fields of a slot; shared to find a slot;
  *	  - counters are atomics, updated without a lock: a reader may see one
  *		counter a moment ahead of another;
- *	  - a backend caches the slot of its database: the launcher frees a slot
- *		only after its database is gone, when nobody is connected to it.
+ *	  - the launcher frees a slot once its database is gone, or once a
+ *		sweeper there found no extension (or a probe there failed), and only
+ *		while no sweeper holds it: a database without the extension keeps
+ *		no slot;
+ *	  - a backend caches the slot of its database, and before each use
+ *		checks, without the lock, that the slot still carries its database:
+ *		a counter bumped as the slot changes hands may land in the new
+ *		owner's counters (only when the extension is not, or not yet,
+ *		installed here, or a probe here failed), which costs a statistic,
+ *		nothing else;
  *	  The counters live as long as the shared memory: a server restart (or
  *	  a crash) starts them from zero, and stats_since says when.
  *
@@ -68,8 +76,10 @@ slot_reset(InvDbSlot *slot, Oid dboid)
 	slot->dboid = dboid;
 	slot->worker_pid = 0;
 	slot->worker_latch = NULL;
+	slot->extension_present = false;
 	slot->extension_absent = false;
-	slot->wake_requested = false;
+	slot->sweeper_off = false;
+	slot->restart_requested = false;
 	slot->hold_off_until = 0;
 	pg_atomic_init_u32(&slot->notify_pending, 0);
 	for (int c = 0; c < INV_NUM_COUNTERS; c++)
@@ -93,6 +103,9 @@ shmem_startup(void)
 	{
 		inv_shared->lock = &(GetNamedLWLockTranche("inventory"))->lock;
 		inv_shared->launcher_latch = NULL;
+		inv_shared->wake_seq = 0;
+		inv_shared->nwakes = 0;
+		inv_shared->wakes_lost = false;
 		inv_shared->nslots = inv_max_databases;
 		for (int i = 0; i < inv_shared->nslots; i++)
 			slot_reset(&inv_shared->slots[i], InvalidOid);
@@ -144,7 +157,9 @@ shmem_db_slot(Oid dboid, bool create)
 InvDbSlot *
 shmem_my_slot(void)
 {
-	if (likely(my_slot_db == MyDatabaseId))
+	/* an Oid is read whole: no lock to check the cached slot is still ours */
+	if (likely(my_slot_db == MyDatabaseId) &&
+		(my_slot == NULL || likely(my_slot->dboid == MyDatabaseId)))
 		return my_slot;
 	if (inv_shared == NULL || !OidIsValid(MyDatabaseId))
 		return NULL;

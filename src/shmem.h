@@ -36,8 +36,8 @@ typedef struct InvDbSlot
 	/* the sweeper; changed under InvShared->lock (exclusive) */
 	pid_t		worker_pid;		/* 0: no sweeper in this database */
 	Latch	   *worker_latch;
-	bool		extension_absent;	/* the sweeper found no extension, left */
-	bool		wake_requested; /* CREATE EXTENSION ran here since */
+	bool		extension_present;	/* a sweeper found the extension here */
+	bool		extension_absent;	/* a sweeper found none, and left */
 	bool		sweeper_off;	/* the sweeper found inventory.sweeper off, left */
 	bool		restart_requested;	/* inventory.sweeper changed here since */
 	TimestampTz hold_off_until; /* no sweeper before then (DROP DATABASE) */
@@ -52,10 +52,25 @@ typedef struct InvDbSlot
 	pg_atomic_uint64 stats_since;	/* TimestampTz of the slot's claim or reset */
 } InvDbSlot;
 
+/* most wakes (inv_launcher_wake) waiting for the launcher's next pass */
+#define INV_MAX_WAKES			32
+
 typedef struct InvShared
 {
 	LWLock	   *lock;
 	Latch	   *launcher_latch; /* NULL while no launcher runs */
+
+	/*
+	 * Databases the launcher is asked to look at again, whether or not they
+	 * have a slot; under lock (exclusive to change).  wake_seq counts every
+	 * wake ever asked for, so that a sweeper can tell whether one came
+	 * while it looked for the extension.
+	 */
+	uint64		wake_seq;
+	int			nwakes;
+	bool		wakes_lost;		/* wakes[] overflowed: look at every database */
+	Oid			wakes[INV_MAX_WAKES];
+
 	int			nslots;
 	InvDbSlot	slots[FLEXIBLE_ARRAY_MEMBER];
 } InvShared;

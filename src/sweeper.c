@@ -18,9 +18,14 @@
  * (inventory_owner), not as the superuser the worker connects as: see
  * run_as_owner().
  * An error aborts that cycle only: it is logged and the next cycle runs
- * after a backoff.  A sweeper that finds no extension, or inventory.sweeper
- * off for its database, leaves and says so in its shared slot, for the
- * launcher.
+ * after a backoff.
+ *
+ * A sweeper first looks for the extension, and says what it found in its
+ * shared slot, for the launcher: a probe (launcher.c) is a sweeper started
+ * where the launcher does not know yet, and it is the database's sweeper
+ * from then on if the extension is there.  A sweeper that finds no
+ * extension, then or later (DROP EXTENSION), or inventory.sweeper off for
+ * its database, leaves and says so in its slot.
  *
  *-------------------------------------------------------------------------
  */
@@ -52,6 +57,7 @@
 
 #include "holds.h"
 #include "inventory.h"
+#include "launcher.h"
 #include "notify.h"
 #include "retention.h"
 #include "shmem.h"
@@ -413,6 +419,103 @@ sweeper_settings(void)
 		SetConfigOption(settings[i][0], settings[i][1], PGC_SUSET, PGC_S_OVERRIDE);
 }
 
+/* started as a probe, and not found the extension yet */
+static bool probing = false;
+
+/* before_shmem_exit callback of a probe, however it ends */
+static void
+probe_exit(int code, Datum arg)
+{
+	if (probing)
+		ereport(DEBUG1,
+				(errmsg_internal("inventory probe for database %u done",
+								 DatumGetObjectId(arg))));
+}
+
+/* How many wakes the launcher was ever asked for (inv_launcher_wake) */
+static uint64
+wake_seq(void)
+{
+	uint64		seq;
+
+	LWLockAcquire(inv_shared->lock, LW_SHARED);
+	seq = inv_shared->wake_seq;
+	LWLockRelease(inv_shared->lock);
+	return seq;
+}
+
+/* times in a row the extension was not found, but a wake came meanwhile */
+static int	absent_unsure = 0;
+
+/*
+ * The extension is not here, as of a look that began when wake_seq was
+ * seen: tell the launcher, which frees our slot and stays away until a
+ * wake, and leave.  Unless a wake came since: CREATE EXTENSION may have
+ * committed after our snapshot, and its wake reached the launcher before
+ * our report would; then return, to look again.  Wakes for other databases
+ * count too, so after a few such looks leave without a report: the
+ * launcher tries again later.
+ */
+static void
+leave_if_absent(uint64 seen, const char *dbname)
+{
+	bool		sure;
+
+	LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+	sure = inv_shared->wake_seq == seen;
+	if (sure)
+	{
+		sweeper_slot->extension_present = false;
+		sweeper_slot->extension_absent = true;
+	}
+	LWLockRelease(inv_shared->lock);
+	if (sure || ++absent_unsure >= 10)
+		sweeper_leave(DEBUG1, dbname, "extension not installed");
+}
+
+/*
+ * First thing: is the extension installed here?  If not, leave.  If so, a
+ * probe has found out: say so to the launcher, which may start the next
+ * probe now.
+ */
+static void
+find_extension(const char *dbname)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Latch	   *latch;
+
+	for (;;)
+	{
+		uint64		seen = wake_seq();
+		bool		present;
+
+		CHECK_FOR_INTERRUPTS();
+		StartTransactionCommand();
+		present = OidIsValid(get_extension_oid("inventory", true));
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(cxt);
+		if (present)
+			break;
+		leave_if_absent(seen, dbname);
+	}
+	absent_unsure = 0;
+
+	LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
+	sweeper_slot->extension_present = true;
+	latch = inv_shared->launcher_latch;
+	LWLockRelease(inv_shared->lock);
+	if (probing)
+	{
+		probing = false;
+		ereport(DEBUG1,
+				(errmsg_internal("inventory probe for database %u done: extension found",
+								 MyDatabaseId)));
+		pgstat_report_appname("inventory sweeper");
+		if (latch != NULL)
+			SetLatch(latch);
+	}
+}
+
 /* inventory.sweeper is off here: leave, and keep the launcher away */
 static void
 sweeper_off(const char *dbname)
@@ -436,13 +539,23 @@ inv_sweeper_main(Datum main_arg)
 	volatile int sweep_failures = 0;
 	volatile int purge_failures = 0;
 	volatile bool absent = false;
+	volatile uint64 seen = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
+	/* a probe logs when it starts and ends: t/012 counts them */
+	probing = MyBgworkerEntry->bgw_extra[0] != 0;
+	if (probing)
+	{
+		ereport(DEBUG1,
+				(errmsg_internal("inventory probe for database %u starting", dboid)));
+		before_shmem_exit(probe_exit, ObjectIdGetDatum(dboid));
+	}
+
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
-	pgstat_report_appname("inventory sweeper");
+	pgstat_report_appname(probing ? "inventory probe" : "inventory sweeper");
 	sweeper_settings();
 
 	/*
@@ -469,6 +582,9 @@ inv_sweeper_main(Datum main_arg)
 	dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(dboid));
 	CommitTransactionCommand();
 
+	/* before the setting: a database without the extension keeps no slot */
+	find_extension(dbname);
+
 	/* ALTER DATABASE ... SET inventory.sweeper = off reached us as we connected */
 	if (!inv_sweeper)
 		sweeper_off(dbname);
@@ -489,11 +605,9 @@ inv_sweeper_main(Datum main_arg)
 		{
 			/*
 			 * A database's settings reach a session only as it connects:
-			 * leave, and have the launcher start a sweeper afresh.
+			 * leave; restart_requested, still set, has the launcher start a
+			 * sweeper afresh at once.
 			 */
-			LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
-			sweeper_slot->wake_requested = true;
-			LWLockRelease(inv_shared->lock);
 			sweeper_leave(DEBUG1, dbname, "inventory.sweeper was changed for this database");
 		}
 		if (ConfigReloadPending)
@@ -530,8 +644,12 @@ inv_sweeper_main(Datum main_arg)
 			{
 				int64		expired;
 				bool		present;
-				bool		more = sweep_cycle(&expired, &present);
-				TimestampTz end = GetCurrentTimestamp();
+				bool		more;
+				TimestampTz end;
+
+				seen = wake_seq();
+				more = sweep_cycle(&expired, &present);
+				end = GetCurrentTimestamp();
 
 				absent = !present;
 				next_sweep = more ? end : now + inv_sweep_interval * INT64CONST(1000);
@@ -560,11 +678,13 @@ inv_sweeper_main(Datum main_arg)
 		}
 		if (absent)
 		{
-			LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
-			sweeper_slot->extension_absent = true;
-			LWLockRelease(inv_shared->lock);
-			sweeper_leave(DEBUG1, dbname, "extension not installed");
+			/* DROP EXTENSION; unless CREATE EXTENSION came since: look again */
+			leave_if_absent(seen, dbname);
+			absent = false;
+			next_sweep = 0;
 		}
+		else
+			absent_unsure = 0;
 
 		/* the purge has its own pace and failures: it never delays a sweep */
 		if (now >= next_purge && now < next_sweep)
