@@ -545,7 +545,7 @@ inv_sweeper_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	/* a probe logs when it starts and ends: t/012 counts them */
+	/* a probe logs when it starts and ends: t/013 counts them */
 	probing = MyBgworkerEntry->bgw_extra[0] != 0;
 	if (probing)
 	{
