@@ -47,16 +47,12 @@
 #include "utils/snapmgr.h"
 
 #include "availability.h"
+#include "rows.h"
 
 /* overdue holds looked at before the read leaves the decision to the locks */
 #define OVERDUE_PEEK_MAX 64
 
-/*
- * The relations the read opens, by OID, remembered across calls: looking
- * six names up on every refusal would be a good part of its cost.  A
- * remembered OID is trusted only while it still opens a relation of that
- * name in schema "inventory" (DROP and CREATE EXTENSION make new ones).
- */
+/* The relations the read opens (rows.c remembers their OIDs). */
 typedef enum PeekRel
 {
 	PEEK_STOCK,
@@ -73,26 +69,6 @@ static const char *const peek_rel_name[PEEK_NRELS] = {
 	[PEEK_HOLDS_BY_EXPIRY] = "reservation_held_expires_at_idx",
 };
 
-static Oid	peek_relid[PEEK_NRELS];
-static Oid	peek_relnsp[PEEK_NRELS];	/* "inventory" when it was looked up */
-
-static Relation
-try_open(Oid relid, bool is_index)
-{
-	Relation	rel;
-
-	if (!OidIsValid(relid))
-		return NULL;
-	rel = try_relation_open(relid, AccessShareLock);
-	if (rel != NULL &&
-		(rel->rd_rel->relkind == RELKIND_INDEX) != is_index)
-	{
-		relation_close(rel, AccessShareLock);
-		return NULL;
-	}
-	return rel;
-}
-
 /*
  * A relation of the schema "inventory", opened with AccessShareLock; NULL
  * when there is none of that name.
@@ -100,23 +76,9 @@ try_open(Oid relid, bool is_index)
 static Relation
 open_rel(PeekRel which)
 {
-	const char *name = peek_rel_name[which];
-	bool		is_index = (which == PEEK_STOCK_PKEY ||
-							which == PEEK_HOLDS_BY_EXPIRY);
-	Relation	rel = try_open(peek_relid[which], is_index);
-	Oid			nsp;
-
-	if (rel != NULL &&
-		RelationGetNamespace(rel) == peek_relnsp[which] &&
-		strcmp(RelationGetRelationName(rel), name) == 0)
-		return rel;
-	if (rel != NULL)
-		relation_close(rel, AccessShareLock);
-
-	nsp = get_namespace_oid("inventory", true);
-	peek_relid[which] = OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
-	peek_relnsp[which] = nsp;
-	return try_open(peek_relid[which], is_index);
+	return inv_open_named(peek_rel_name[which],
+						  which == PEEK_STOCK_PKEY || which == PEEK_HOLDS_BY_EXPIRY,
+						  AccessShareLock);
 }
 
 static void

@@ -249,19 +249,26 @@ inv_arg_not_null(FunctionCallInfo fcinfo, int argno, const char *argname)
 				 errmsg("%s must not be null", argname)));
 }
 
+/* Raise unless a string argument of len bytes is 1 (0 if may_be_empty) to max. */
+static void
+check_length(const char *argname, int len, int max, bool may_be_empty)
+{
+	if (len == 0 && !may_be_empty)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", argname)));
+	if (len > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("%s is longer than %d bytes", argname, max),
+				 errdetail("It is %d bytes long.", len)));
+}
+
 /* A SKU is a non-empty string of at most INV_MAX_SKU_BYTES bytes. */
 void
 inv_check_sku(const char *sku, int len, const char *argname)
 {
-	if (len == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be empty", argname)));
-	if (len > INV_MAX_SKU_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-				 errmsg("%s is longer than %d bytes", argname, INV_MAX_SKU_BYTES),
-				 errdetail("It is %d bytes long.", len)));
+	check_length(argname, len, INV_MAX_SKU_BYTES, false);
 }
 
 char *
@@ -300,20 +307,9 @@ text *
 inv_arg_key(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
 	text	   *key = inv_arg_text_or_null(fcinfo, argno);
-	int			len;
 
-	if (key == NULL)
-		return NULL;
-	len = VARSIZE_ANY_EXHDR(key);
-	if (len == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be empty", argname)));
-	if (len > INV_MAX_KEY_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-				 errmsg("%s is longer than %d bytes", argname, INV_MAX_KEY_BYTES),
-				 errdetail("It is %d bytes long.", len)));
+	if (key != NULL)
+		check_length(argname, VARSIZE_ANY_EXHDR(key), INV_MAX_KEY_BYTES, false);
 	return key;
 }
 
@@ -322,16 +318,9 @@ text *
 inv_arg_owner(FunctionCallInfo fcinfo, int argno)
 {
 	text	   *owner = inv_arg_text_or_null(fcinfo, argno);
-	int			len;
 
-	if (owner == NULL)
-		return NULL;
-	len = VARSIZE_ANY_EXHDR(owner);
-	if (len > INV_MAX_OWNER_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-				 errmsg("owner is longer than %d bytes", INV_MAX_OWNER_BYTES),
-				 errdetail("It is %d bytes long.", len)));
+	if (owner != NULL)
+		check_length("owner", VARSIZE_ANY_EXHDR(owner), INV_MAX_OWNER_BYTES, true);
 	return owner;
 }
 

@@ -328,16 +328,6 @@ reap_sweepers(void)
 	}
 }
 
-/* The slot of database dboid, if it has one; under inv_shared->lock. */
-static InvDbSlot *
-slot_of(Oid dboid)
-{
-	for (int i = 0; i < inv_shared->nslots; i++)
-		if (inv_shared->slots[i].dboid == dboid)
-			return &inv_shared->slots[i];
-	return NULL;
-}
-
 /*
  * What the sweepers found and what was asked of us since the last pass, in
  * that order, so that a wake wins over a probe's "no extension" that came
@@ -393,7 +383,7 @@ read_reports(TimestampTz now)
 			probing = true;
 		if (!st->stopped || st->absent)
 			continue;
-		slot = slot_of(st->dboid);
+		slot = shmem_find_slot(st->dboid);
 		if (st->present)
 		{
 			/* it left to read inventory.sweeper afresh: at once */
@@ -428,7 +418,7 @@ read_reports(TimestampTz now)
 	}
 	for (int i = 0; i < inv_shared->nwakes; i++)
 	{
-		InvDbSlot  *slot = slot_of(inv_shared->wakes[i]);
+		InvDbSlot  *slot = shmem_find_slot(inv_shared->wakes[i]);
 
 		st = hash_search(dbstates, &inv_shared->wakes[i], HASH_FIND, NULL);
 		if (st != NULL)

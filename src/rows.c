@@ -52,10 +52,10 @@
 #include "rows.h"
 
 /*
- * Table OIDs by name, remembered across calls (looking names up at every
+ * Relation OIDs by name, remembered across calls (looking names up at every
  * call would cost more than the write).  A remembered OID is trusted only
- * while it still opens a table of that name in schema "inventory": DROP
- * and CREATE EXTENSION make new ones.
+ * while it still opens a relation of that name in the schema "inventory"
+ * it was looked up in: DROP and CREATE EXTENSION make new ones.
  */
 #define REMEMBERED_MAX 8
 
@@ -63,55 +63,66 @@ typedef struct RememberedRel
 {
 	const char *name;
 	Oid			relid;
+	Oid			nsp;			/* "inventory" when it was looked up */
 } RememberedRel;
 
 static RememberedRel remembered[REMEMBERED_MAX];
 
 static Relation
-open_named(const char *name, LOCKMODE mode)
+try_open(Oid relid, bool is_index, LOCKMODE mode)
+{
+	Relation	rel;
+
+	if (!OidIsValid(relid))
+		return NULL;
+	rel = try_relation_open(relid, mode);
+	if (rel != NULL &&
+		rel->rd_rel->relkind != (is_index ? RELKIND_INDEX : RELKIND_RELATION))
+	{
+		relation_close(rel, mode);
+		return NULL;
+	}
+	return rel;
+}
+
+Relation
+inv_open_named(const char *name, bool is_index, LOCKMODE mode)
 {
 	RememberedRel *r = NULL;
+	RememberedRel scratch = {0};
 	Relation	rel;
-	Oid			nsp;
 
-	for (int i = 0; i < REMEMBERED_MAX; i++)
+	for (int i = 0; i < REMEMBERED_MAX && r == NULL; i++)
 		if (remembered[i].name == NULL || strcmp(remembered[i].name, name) == 0)
-		{
 			r = &remembered[i];
-			break;
-		}
-	if (r != NULL && r->name != NULL && OidIsValid(r->relid))
-	{
-		rel = try_relation_open(r->relid, mode);
-		if (rel != NULL &&
-			rel->rd_rel->relkind == RELKIND_RELATION &&
-			strcmp(RelationGetRelationName(rel), name) == 0 &&
-			strcmp(get_namespace_name(RelationGetNamespace(rel)), "inventory") == 0)
-			return rel;
-		if (rel != NULL)
-			relation_close(rel, mode);
-	}
+	if (r == NULL)
+		r = &scratch;			/* more names than we keep: look it up */
 
-	nsp = get_namespace_oid("inventory", true);
-	rel = NULL;
-	if (OidIsValid(nsp))
-	{
-		Oid			relid = get_relname_relid(name, nsp);
+	rel = try_open(r->name != NULL ? r->relid : InvalidOid, is_index, mode);
+	if (rel != NULL &&
+		RelationGetNamespace(rel) == r->nsp &&
+		strcmp(RelationGetRelationName(rel), name) == 0)
+		return rel;
+	if (rel != NULL)
+		relation_close(rel, mode);
 
-		if (OidIsValid(relid))
-			rel = try_relation_open(relid, mode);
-	}
-	if (rel == NULL || rel->rd_rel->relkind != RELKIND_RELATION)
+	r->name = name;
+	r->nsp = get_namespace_oid("inventory", true);
+	r->relid = OidIsValid(r->nsp) ? get_relname_relid(name, r->nsp) : InvalidOid;
+	return try_open(r->relid, is_index, mode);
+}
+
+static Relation
+open_named(const char *name, LOCKMODE mode)
+{
+	Relation	rel = inv_open_named(name, false, mode);
+
+	if (rel == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the inventory library needs a newer version of the extension's tables"),
 				 errdetail("Table inventory.%s is missing.", name),
 				 errhint("Run ALTER EXTENSION inventory UPDATE.")));
-	if (r != NULL)
-	{
-		r->name = name;
-		r->relid = RelationGetRelid(rel);
-	}
 	return rel;
 }
 

@@ -12,6 +12,7 @@
 #define INVENTORY_ROWS_H
 
 #include "nodes/execnodes.h"
+#include "storage/lockdefs.h"
 
 #define INV_ROWS_MAX_RELS 4
 
@@ -23,6 +24,13 @@ typedef struct InvRows
 	ResultRelInfo *rel[INV_ROWS_MAX_RELS];
 	EPQState	epq;			/* for BEFORE ROW UPDATE triggers, if any */
 } InvRows;
+
+/*
+ * The relation of schema "inventory" of that name (an index when is_index,
+ * else a table), opened with mode; NULL when there is none.  Its OID is
+ * remembered across calls, and trusted while it still names it.
+ */
+extern Relation inv_open_named(const char *name, bool is_index, LOCKMODE mode);
 
 /*
  * Open the tables of schema "inventory" named in names (n of them) for

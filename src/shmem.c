@@ -123,8 +123,8 @@ shmem_init(void)
 	shmem_startup_hook = shmem_startup;
 }
 
-static InvDbSlot *
-find_slot(Oid dboid)
+InvDbSlot *
+shmem_find_slot(Oid dboid)
 {
 	for (int i = 0; i < inv_shared->nslots; i++)
 		if (inv_shared->slots[i].dboid == dboid)
@@ -141,14 +141,14 @@ shmem_db_slot(Oid dboid, bool create)
 		return NULL;
 
 	LWLockAcquire(inv_shared->lock, LW_SHARED);
-	slot = find_slot(dboid);
+	slot = shmem_find_slot(dboid);
 	LWLockRelease(inv_shared->lock);
 	if (slot != NULL || !create)
 		return slot;
 
 	LWLockAcquire(inv_shared->lock, LW_EXCLUSIVE);
-	slot = find_slot(dboid);
-	if (slot == NULL && (slot = find_slot(InvalidOid)) != NULL)
+	slot = shmem_find_slot(dboid);
+	if (slot == NULL && (slot = shmem_find_slot(InvalidOid)) != NULL)
 		slot_reset(slot, dboid);
 	LWLockRelease(inv_shared->lock);
 	return slot;

@@ -88,6 +88,8 @@ extern void shmem_init(void);
  * read the worker fields hold inv_shared->lock.
  */
 extern InvDbSlot *shmem_db_slot(Oid dboid, bool create);
+/* The slot of database dboid (InvalidOid: a free one), or NULL; the caller holds inv_shared->lock. */
+extern InvDbSlot *shmem_find_slot(Oid dboid);
 
 /* This backend's database's slot (cached), or NULL */
 extern InvDbSlot *shmem_my_slot(void);
