@@ -32,6 +32,11 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks headers only in a server built with --enable-depend: every
+# object depends on every header of ours, so that a changed struct never
+# leaves an object compiled against its old layout.
+$(OBJS): $(wildcard src/*.h)
+
 # installcheck: the regression and isolation suites on the running server
 # (each in a database of its own, where they turn the sweeper off), then
 # the TAP suite; all three run even when one fails.

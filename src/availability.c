@@ -223,6 +223,31 @@ overdue_may_cover(Snapshot snap, TimestampTz now, const InvCart *cart,
 }
 
 AvailabilityVerdict
+availability_judge(const InvCart *cart, const int64 *avail, Snapshot snap,
+				   TimestampTz now)
+{
+	bool	   *is_short;
+	bool		any_short = false;
+	AvailabilityVerdict verdict;
+
+	for (int i = 0; i < cart->nlines; i++)
+		if (avail[i] < 0)
+			return AVAILABILITY_UNKNOWN_SKU;
+	is_short = palloc0(sizeof(bool) * cart->nlines);
+	for (int i = 0; i < cart->nlines; i++)
+		if (cart->lines[i].qty > avail[i])
+			is_short[i] = any_short = true;
+	if (!any_short)
+		verdict = AVAILABILITY_FITS;
+	else if (overdue_may_cover(snap, now, cart, is_short))
+		verdict = AVAILABILITY_RECLAIM;
+	else
+		verdict = AVAILABILITY_SHORT;
+	pfree(is_short);
+	return verdict;
+}
+
+AvailabilityVerdict
 availability_peek(const InvCart *cart, TimestampTz now, int64 *avail)
 {
 	Snapshot	snap;
@@ -230,9 +255,6 @@ availability_peek(const InvCart *cart, TimestampTz now, int64 *avail)
 	Relation	pkey;
 	TupleTableSlot *slot;
 	AttrNumber	available_att;
-	bool	   *is_short;
-	bool		unknown = false;
-	bool		any_short = false;
 	AvailabilityVerdict verdict;
 
 	/*
@@ -264,31 +286,15 @@ availability_peek(const InvCart *cart, TimestampTz now, int64 *avail)
 	 */
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	slot = table_slot_create(stock, NULL);
-	is_short = palloc0(sizeof(bool) * cart->nlines);
 	for (int i = 0; i < cart->nlines; i++)
-	{
 		if (!stock_free_units(stock, pkey, snap, slot, available_att,
 							  cart->lines[i].sku, &avail[i]))
-		{
 			avail[i] = -1;
-			unknown = true;
-		}
-		else if (cart->lines[i].qty > avail[i])
-			is_short[i] = any_short = true;
-	}
 	ExecDropSingleTupleTableSlot(slot);
 	close_rel(pkey);
 	close_rel(stock);
 
-	if (unknown)
-		verdict = AVAILABILITY_UNKNOWN_SKU;
-	else if (!any_short)
-		verdict = AVAILABILITY_FITS;
-	else if (overdue_may_cover(snap, now, cart, is_short))
-		verdict = AVAILABILITY_RECLAIM;
-	else
-		verdict = AVAILABILITY_SHORT;
+	verdict = availability_judge(cart, avail, snap, now);
 	UnregisterSnapshot(snap);
-	pfree(is_short);
 	return verdict;
 }

@@ -9,6 +9,7 @@
 #define INVENTORY_AVAILABILITY_H
 
 #include "datatype/timestamp.h"
+#include "utils/snapshot.h"
 
 #include "cart.h"
 
@@ -29,5 +30,15 @@ typedef enum AvailabilityVerdict
  */
 extern AvailabilityVerdict availability_peek(const InvCart *cart, TimestampTz now,
 											 int64 *avail);
+
+/*
+ * The verdict on a cart whose free units avail[i] (-1: unknown SKU) were
+ * read in snap, a snapshot of this moment (never a transaction's snapshot
+ * under REPEATABLE READ or SERIALIZABLE: such a reader decides under the
+ * row locks instead).  The overdue holds that could free units are looked
+ * for in snap at now.
+ */
+extern AvailabilityVerdict availability_judge(const InvCart *cart, const int64 *avail,
+											  Snapshot snap, TimestampTz now);
 
 #endif							/* INVENTORY_AVAILABILITY_H */

@@ -244,8 +244,12 @@ refused_in_snapshot(const InvCart *cart, int64 *avail, ReserveOutcome *out,
  * they are not, it writes nothing).  The clock is read just before the
  * update, as UPDATE reads it for its SET; the hold and its event are
  * written from the values in hand.
- * true when the hold is taken; false, with nothing written, when the SKU
- * is not there or its units were not free: the locking way then decides.
+ * true when the hold is taken.  false, with nothing written, when the SKU
+ * is not there or its units are not free: *verdict then says what the
+ * read of the row in a snapshot of this moment proves (availability.h,
+ * with the row's free units in avail[0]), or UNDECIDED when the units went
+ * under a concurrent change or the transaction's snapshot is older than
+ * this moment; the locking way decides what is not a refusal.
  */
 enum
 {
@@ -318,7 +322,8 @@ insert_hold(InvRows *rows, const ReserveRequest *req, Datum skus, Datum qtys,
 }
 
 static bool
-reserve_one(const ReserveRequest *req, ReserveOutcome *out)
+reserve_one(const ReserveRequest *req, ReserveOutcome *out, int64 *avail,
+			AvailabilityVerdict *verdict)
 {
 	const InvLine *line = &req->cart->lines[0];
 	InvRows		rows;
@@ -337,12 +342,30 @@ reserve_one(const ReserveRequest *req, ReserveOutcome *out)
 	 * version, locked, if they still are.
 	 */
 	stock = inv_rows_fetch(&rows, ONE_STOCK, sku);
+
+	/*
+	 * Not free in a snapshot of now: the read a refusal needs is this one
+	 * (as availability_peek would make it, which the call then skips).
+	 */
+	if ((stock == NULL || !units_free(stock, available_att, line->qty)) &&
+		!IsolationUsesXactSnapshot())
+	{
+		bool		isnull;
+
+		avail[0] = stock == NULL ? -1 :
+			DatumGetInt64(slot_getattr(stock, available_att, &isnull));
+		*verdict = availability_judge(req->cart, avail, rows.estate->es_snapshot,
+									  GetCurrentTimestamp());
+		inv_rows_end(&rows);
+		return false;
+	}
 	for (;;)
 	{
 		InvRowUpdate res;
 
 		if (stock == NULL || !units_free(stock, available_att, line->qty))
 		{
+			*verdict = AVAILABILITY_UNDECIDED;
 			inv_rows_end(&rows);
 			return false;
 		}
@@ -572,13 +595,34 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 	Datum		values[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
+	bool		tried_one = false;
 	AvailabilityVerdict verdict = AVAILABILITY_UNDECIDED;
 
 	avail = palloc(sizeof(int64) * cart->nlines);
 	out->status = RESERVE_RESERVED;
 
+	/*
+	 * The common call, one line without a key or an owner, needs no SPI:
+	 * it takes the units as a guarded UPDATE would, and the read it makes
+	 * of the stock row is the one a refusal in the snapshot needs.
+	 */
+	if (req->key == NULL && req->owner == NULL && cart->nlines == 1)
+	{
+		tried_one = true;
+		if (reserve_one(req, out, avail, &verdict))
+		{
+			stats_count(reserve_counter[out->status], 1);
+			return;
+		}
+		if (verdict == AVAILABILITY_UNKNOWN_SKU || verdict == AVAILABILITY_SHORT)
+		{
+			classify(cart, avail, out);
+			stats_count(reserve_counter[out->status], 1);
+			return;
+		}
+	}
 	/* without a key there is nothing to replay: a refusal needs no SPI */
-	if (req->key == NULL && refused_in_snapshot(cart, avail, out, &verdict))
+	else if (req->key == NULL && refused_in_snapshot(cart, avail, out, &verdict))
 	{
 		stats_count(reserve_counter[out->status], 1);
 		return;
@@ -613,11 +657,14 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 	 * row is locked, it wrote nothing, and the locking way below decides
 	 * (with a reclaim of overdue holds, or a refusal).
 	 */
-	if (cart->nlines == 1 && verdict != AVAILABILITY_RECLAIM)
+	if (cart->nlines == 1 && !tried_one && verdict != AVAILABILITY_RECLAIM)
 	{
-		if (reserve_one(req, out))
+		AvailabilityVerdict seen;
+
+		if (reserve_one(req, out, avail, &seen))
 			goto done;
-		verdict = AVAILABILITY_UNDECIDED;	/* the units went meanwhile */
+		/* the units went meanwhile: the locking way decides (and refuses) */
+		verdict = AVAILABILITY_UNDECIDED;
 	}
 
 	if (!decide_under_locks(cart, skus, avail, out, &now,

@@ -43,6 +43,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
+#include "storage/lmgr.h"
 #include "utils/memutils.h"
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
@@ -127,18 +128,20 @@ open_named(const char *name, LOCKMODE mode)
 }
 
 /*
- * The CHECK constraints of the tables written here, parsed and planned once
- * per backend.  The executor parses each constraint's stored expression
- * and plans it again for every statement (ExecRelCheck), which was a tenth
- * of a reserve's CPU.  An entry is trusted only while the table's
- * constraints are still the same text: ALTER TABLE makes a new one.
+ * The CHECK constraints of the tables written here, parsed, planned and made
+ * ready to evaluate once per backend.  The executor does all three again
+ * for every statement (ExecRelCheck), which was a tenth of a reserve's
+ * CPU.  An evaluable expression without a parent plan keeps no state of
+ * a query, so it serves every call, as the typcache's domain constraints
+ * do.  An entry is trusted only while the table's constraints are still
+ * the same text: ALTER TABLE makes a new one.
  */
 typedef struct PlannedChecks
 {
 	Oid			relid;
 	int			ncheck;
 	char	  **ccbin;			/* as in the relcache, to recognize them */
-	Expr	  **expr;			/* parsed and planned */
+	ExprState **state;			/* parsed, planned and ready to evaluate */
 	MemoryContext cxt;
 } PlannedChecks;
 
@@ -181,11 +184,12 @@ checks_of(Relation rel)
 	old = MemoryContextSwitchTo(pc->cxt);
 	pc->ncheck = ncheck;
 	pc->ccbin = palloc(sizeof(char *) * ncheck);
-	pc->expr = palloc(sizeof(Expr *) * ncheck);
+	pc->state = palloc(sizeof(ExprState *) * ncheck);
 	for (int i = 0; i < ncheck; i++)
 	{
 		pc->ccbin[i] = pstrdup(constr->check[i].ccbin);
-		pc->expr[i] = expression_planner(stringToNode(constr->check[i].ccbin));
+		pc->state[i] = ExecInitExpr(expression_planner(stringToNode(constr->check[i].ccbin)),
+									NULL);
 	}
 	MemoryContextSwitchTo(old);
 	pc->relid = RelationGetRelid(rel);
@@ -193,26 +197,95 @@ checks_of(Relation rel)
 }
 
 /*
+ * The predicates of the partial indexes of the tables written here, ready
+ * to evaluate, kept per backend for the same reason: the executor prepares
+ * each again for every statement (ExecInsertIndexTuples).  An entry is
+ * trusted while the index's predicate is still equal to the one it was
+ * made from.
+ */
+typedef struct PreparedPredicate
+{
+	Oid			indexoid;
+	List	   *pred;			/* a copy of the relcache's, to compare */
+	ExprState  *state;
+	MemoryContext cxt;
+} PreparedPredicate;
+
+#define PREDICATES_MAX 16
+
+static PreparedPredicate prepared_predicates[PREDICATES_MAX];
+
+static ExprState *
+predicate_of(Oid indexoid, List *pred)
+{
+	PreparedPredicate *pp = NULL;
+	MemoryContext old;
+
+	for (int i = 0; i < PREDICATES_MAX && pp == NULL; i++)
+		if (prepared_predicates[i].indexoid == indexoid)
+			pp = &prepared_predicates[i];
+	if (pp != NULL && equal(pp->pred, pred))
+		return pp->state;
+	for (int i = 0; i < PREDICATES_MAX && pp == NULL; i++)
+		if (!OidIsValid(prepared_predicates[i].indexoid))
+			pp = &prepared_predicates[i];
+	if (pp == NULL)
+		return NULL;			/* more than we keep: the executor's way */
+
+	if (pp->cxt != NULL)
+		MemoryContextDelete(pp->cxt);
+	pp->indexoid = InvalidOid;
+	pp->cxt = AllocSetContextCreate(CacheMemoryContext, "inventory index predicate",
+									ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(pp->cxt);
+	/*
+	 * pred is the executor's copy, freed with its statement, and the
+	 * planner's result may point into it (a Const's value): plan our copy.
+	 */
+	pp->pred = copyObject(pred);
+	pp->state = ExecInitQual((List *) expression_planner((Expr *) pp->pred), NULL);
+	MemoryContextSwitchTo(old);
+	pp->indexoid = indexoid;
+	return pp->state;
+}
+
+/* Give the open indexes of rri their predicates, from the ones kept here. */
+static void
+prepare_predicates(ResultRelInfo *rri)
+{
+	for (int k = 0; k < rri->ri_NumIndices; k++)
+	{
+		IndexInfo  *ii = rri->ri_IndexRelationInfo[k];
+
+		if (ii->ii_Predicate != NIL && ii->ii_PredicateState == NULL)
+			ii->ii_PredicateState =
+				predicate_of(RelationGetRelid(rri->ri_IndexRelationDescs[k]),
+							 ii->ii_Predicate);
+	}
+}
+
+/*
  * Give the executor the table's CHECK constraints ready to evaluate, as
- * ExecRelCheck would make them, from the planned ones kept here.
+ * ExecRelCheck would make them, from the ones kept here.
  */
 static void
-prepare_checks(ResultRelInfo *rri, EState *estate)
+prepare_checks(ResultRelInfo *rri)
 {
 	Relation	rel = rri->ri_RelationDesc;
 	PlannedChecks *pc;
-	MemoryContext old;
 
 	if (rel->rd_att->constr == NULL || rel->rd_att->constr->num_check == 0 ||
 		(pc = checks_of(rel)) == NULL)
 		return;
-	old = MemoryContextSwitchTo(estate->es_query_cxt);
-	rri->ri_ConstraintExprs = palloc(sizeof(ExprState *) * pc->ncheck);
-	for (int i = 0; i < pc->ncheck; i++)
-		rri->ri_ConstraintExprs[i] = ExecInitExpr(pc->expr[i], NULL);
-	MemoryContextSwitchTo(old);
+	rri->ri_ConstraintExprs = pc->state;
 }
 
+/*
+ * Begin a unit of row operations on the tables names[0..n-1] of the schema
+ * "inventory", for the statement that calls us.  A table is opened when
+ * it is first used, and its indexes when it is first written: a call that
+ * only reads a row to refuse pays for no more.
+ */
 void
 inv_rows_begin(InvRows *rows, const char *const *names, int n)
 {
@@ -232,25 +305,74 @@ inv_rows_begin(InvRows *rows, const char *const *names, int n)
 	estate->es_snapshot = GetActiveSnapshot();
 	estate->es_output_cid = GetCurrentCommandId(true);
 	rows->nrels = n;
+	rows->names = names;
 	for (int i = 0; i < n; i++)
 	{
-		Relation	rel = open_named(names[i], RowExclusiveLock);
+		/* the table's OID is filled in when it is opened */
 		RangeTblEntry *rte = makeNode(RangeTblEntry);
 
 		rte->rtekind = RTE_RELATION;
-		rte->relid = RelationGetRelid(rel);
-		rte->relkind = rel->rd_rel->relkind;
 		rte->rellockmode = RowExclusiveLock;
 		rtable = lappend(rtable, rte);
-
-		rows->rel[i] = makeNode(ResultRelInfo);
-		InitResultRelInfo(rows->rel[i], rel, i + 1, NULL, 0);
-		ExecOpenIndices(rows->rel[i], false);
-		prepare_checks(rows->rel[i], estate);
+		rows->rel[i] = NULL;
+		rows->pkey[i] = NULL;
+		rows->written[i] = false;
 	}
 	ExecInitRangeTable(estate, rtable);
 	EvalPlanQualInit(&rows->epq, estate, NULL, NIL, -1);
 	AfterTriggerBeginQuery();
+}
+
+/*
+ * The ResultRelInfo of table i, opened with AccessShareLock when first
+ * used: until it is written (rows_target), a call has only read, as a
+ * refusal only reads.
+ */
+static ResultRelInfo *
+rows_rri(InvRows *rows, int i)
+{
+	Relation	rel;
+	RangeTblEntry *rte;
+
+	Assert(i >= 0 && i < rows->nrels);
+	if (rows->rel[i] != NULL)
+		return rows->rel[i];
+	rel = open_named(rows->names[i], AccessShareLock);
+	rte = exec_rt_fetch(i + 1, rows->estate);
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rows->rel[i] = makeNode(ResultRelInfo);
+	InitResultRelInfo(rows->rel[i], rel, i + 1, NULL, 0);
+	prepare_checks(rows->rel[i]);
+	return rows->rel[i];
+}
+
+Relation
+inv_rows_rel(InvRows *rows, int i)
+{
+	return rows_rri(rows, i)->ri_RelationDesc;
+}
+
+/*
+ * The ResultRelInfo of table i, to write to it: locked as a statement's
+ * target table (RowExclusiveLock), its indexes open.
+ */
+static ResultRelInfo *
+rows_target(InvRows *rows, int i)
+{
+	ResultRelInfo *rri = rows_rri(rows, i);
+
+	if (!rows->written[i])
+	{
+		LockRelationOid(RelationGetRelid(rri->ri_RelationDesc), RowExclusiveLock);
+		if (rri->ri_RelationDesc->rd_rel->relhasindex)
+		{
+			ExecOpenIndices(rri, false);
+			prepare_predicates(rri);
+		}
+		rows->written[i] = true;
+	}
+	return rri;
 }
 
 void
@@ -263,8 +385,12 @@ inv_rows_end(InvRows *rows)
 	EvalPlanQualEnd(&rows->epq);
 	for (int i = 0; i < rows->nrels; i++)
 	{
+		/* the locks stay to the end of the transaction, as for a statement */
+		if (rows->pkey[i] != NULL)
+			index_close(rows->pkey[i], NoLock);
+		if (rows->rel[i] == NULL)
+			continue;
 		ExecCloseIndices(rows->rel[i]);
-		/* the lock stays to the end of the transaction, as for a statement */
 		table_close(rows->rel[i]->ri_RelationDesc, NoLock);
 	}
 	ExecResetTupleTable(estate->es_tupleTable, false);
@@ -308,25 +434,43 @@ inv_rows_attnum(InvRows *rows, int i, const char *column)
 	return InvalidAttrNumber;	/* keep compiler quiet */
 }
 
-TupleTableSlot *
-inv_rows_fetch(InvRows *rows, int i, Datum key)
+/*
+ * The primary key of table i: the open one if its indexes are, else opened
+ * on its own, for a call that may only read.
+ */
+static Relation
+rows_pkey(InvRows *rows, int i)
 {
-	ResultRelInfo *rri = rows->rel[i];
+	ResultRelInfo *rri = rows_rri(rows, i);
 	Relation	rel = rri->ri_RelationDesc;
 	Oid			pkoid = RelationGetPrimaryKeyIndex(rel);
 	Relation	pkey = NULL;
+
+	for (int k = 0; k < rri->ri_NumIndices && pkey == NULL; k++)
+		if (RelationGetRelid(rri->ri_IndexRelationDescs[k]) == pkoid)
+			pkey = rri->ri_IndexRelationDescs[k];
+	if (pkey == NULL && OidIsValid(pkoid))
+	{
+		if (rows->pkey[i] == NULL)
+			rows->pkey[i] = index_open(pkoid, AccessShareLock);
+		pkey = rows->pkey[i];
+	}
+	if (pkey == NULL || IndexRelationGetNumberOfKeyAttributes(pkey) != 1)
+		elog(ERROR, "inventory: table \"%s\" has no primary key of one column",
+			 RelationGetRelationName(rel));
+	return pkey;
+}
+
+TupleTableSlot *
+inv_rows_fetch(InvRows *rows, int i, Datum key)
+{
+	Relation	rel = inv_rows_rel(rows, i);
+	Relation	pkey = rows_pkey(rows, i);
 	TupleTableSlot *slot;
 	ScanKeyData skey;
 	IndexScanDesc scan;
 	Oid			eqop;
 	bool		found;
-
-	for (int k = 0; k < rri->ri_NumIndices; k++)
-		if (RelationGetRelid(rri->ri_IndexRelationDescs[k]) == pkoid)
-			pkey = rri->ri_IndexRelationDescs[k];
-	if (pkey == NULL || IndexRelationGetNumberOfKeyAttributes(pkey) != 1)
-		elog(ERROR, "inventory: table \"%s\" has no primary key of one column",
-			 RelationGetRelationName(rel));
 
 	eqop = get_opfamily_member(pkey->rd_opfamily[0], pkey->rd_opcintype[0],
 							   pkey->rd_opcintype[0], BTEqualStrategyNumber);
@@ -358,7 +502,8 @@ raise_concurrent(const char *change)
 bool
 inv_rows_lock(InvRows *rows, int i, TupleTableSlot *slot)
 {
-	Relation	rel = inv_rows_rel(rows, i);
+	/* a row is locked to be written: the table is locked as a target */
+	Relation	rel = rows_target(rows, i)->ri_RelationDesc;
 	bool		xact_snapshot = IsolationUsesXactSnapshot();
 	TM_FailureData tmfd;
 	TM_Result	res;
@@ -407,7 +552,7 @@ inv_rows_new_slot(InvRows *rows, int i)
 InvRowUpdate
 inv_rows_update(InvRows *rows, int i, TupleTableSlot *old, TupleTableSlot *new)
 {
-	ResultRelInfo *rri = rows->rel[i];
+	ResultRelInfo *rri = rows_target(rows, i);
 	Relation	rel = rri->ri_RelationDesc;
 	EState	   *estate = rows->estate;
 	TM_FailureData tmfd;
@@ -467,7 +612,9 @@ inv_rows_update(InvRows *rows, int i, TupleTableSlot *old, TupleTableSlot *new)
 void
 inv_rows_insert(InvRows *rows, int i, TupleTableSlot *new)
 {
-	check_privilege(rows->rel[i]->ri_RelationDesc, ACL_INSERT);
+	ResultRelInfo *rri = rows_target(rows, i);
+
+	check_privilege(rri->ri_RelationDesc, ACL_INSERT);
 	ExecStoreVirtualTuple(new);
-	ExecSimpleRelationInsert(rows->rel[i], rows->estate, new);
+	ExecSimpleRelationInsert(rri, rows->estate, new);
 }

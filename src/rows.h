@@ -21,7 +21,10 @@ typedef struct InvRows
 {
 	EState	   *estate;
 	int			nrels;
-	ResultRelInfo *rel[INV_ROWS_MAX_RELS];
+	const char *const *names;	/* of the tables, in the schema "inventory" */
+	ResultRelInfo *rel[INV_ROWS_MAX_RELS];	/* NULL until first used */
+	Relation	pkey[INV_ROWS_MAX_RELS];	/* opened alone, for a read */
+	bool		written[INV_ROWS_MAX_RELS];	/* locked to write, indexes open */
 	EPQState	epq;			/* for BEFORE ROW UPDATE triggers, if any */
 } InvRows;
 
@@ -33,21 +36,20 @@ typedef struct InvRows
 extern Relation inv_open_named(const char *name, bool is_index, LOCKMODE mode);
 
 /*
- * Open the tables of schema "inventory" named in names (n of them) for
- * writing, as a statement would: RowExclusiveLock, their indexes, a new
- * command id and a snapshot taken now (read committed) or the
- * transaction's (repeatable read, serializable).  inv_rows_end closes
- * them.  Raises the error of an extension older than the library when a
- * table is missing.
+ * Begin row operations on the tables of schema "inventory" named in names
+ * (n of them), as a statement on them would: a new command id and a
+ * snapshot taken now (read committed) or the transaction's (repeatable
+ * read, serializable).  Table i is opened when first used, to read
+ * (AccessShareLock); when first written, it is locked as a statement's
+ * target is (RowExclusiveLock) and its indexes are opened.
+ * inv_rows_end closes them.  Using a missing table raises the error of an
+ * extension older than the library.
  */
 extern void inv_rows_begin(InvRows *rows, const char *const *names, int n);
 extern void inv_rows_end(InvRows *rows);
 
-static inline Relation
-inv_rows_rel(InvRows *rows, int i)
-{
-	return rows->rel[i]->ri_RelationDesc;
-}
+/* Table i, opened now if it was not yet. */
+extern Relation inv_rows_rel(InvRows *rows, int i);
 
 /* The attribute number of a column; the "newer version" error if missing. */
 extern AttrNumber inv_rows_attnum(InvRows *rows, int i, const char *column);

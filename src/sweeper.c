@@ -318,6 +318,14 @@ purge_cycle(void)
  * The NOTIFY the sweeper sends for writers runs no SQL and needs no
  * privilege: unlike the sweep and the purge, it stays the worker's own.
  * notify_taken is set while it is being sent, to retry it after an error.
+ *
+ * Its transaction changes no data, but sending a NOTIFY takes an xid, so
+ * its commit would wait for a WAL flush of its own under synchronous_commit
+ * = on: one more flush for every batch of writers' commits.  Nothing in it
+ * needs to survive a crash (a NOTIFY is not kept), and it is sent after
+ * the writers' commits it announces are durable (they flushed before
+ * their XACT_EVENT_COMMIT set notify_pending), so it commits without
+ * waiting for its own flush.
  */
 static bool notify_taken = false;
 
@@ -329,6 +337,8 @@ notify_cycle(void)
 	if (pg_atomic_read_u32(&sweeper_slot->notify_pending) == 0)
 		return;
 	StartTransactionCommand();
+	(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 	pg_atomic_write_u32(&sweeper_slot->notify_pending, 0);
 	notify_taken = true;
 	Async_Notify(INV_OUTBOX_CHANNEL, NULL);
