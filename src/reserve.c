@@ -354,7 +354,7 @@ reserve_one(const ReserveRequest *req, ReserveOutcome *out, int64 *avail,
 
 		avail[0] = stock == NULL ? -1 :
 			DatumGetInt64(slot_getattr(stock, available_att, &isnull));
-		*verdict = availability_judge(req->cart, avail, rows.estate->es_snapshot,
+		*verdict = availability_judge(req->cart, avail, inv_rows_snapshot(&rows),
 									  GetCurrentTimestamp());
 		inv_rows_end(&rows);
 		return false;

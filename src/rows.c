@@ -283,15 +283,13 @@ prepare_checks(ResultRelInfo *rri)
 /*
  * Begin a unit of row operations on the tables names[0..n-1] of the schema
  * "inventory", for the statement that calls us.  A table is opened when
- * it is first used, and its indexes when it is first written: a call that
- * only reads a row to refuse pays for no more.
+ * it is first used, and the executor's state is made and the table's
+ * indexes opened when one is first written: a call that only reads a row
+ * to refuse pays for no more than the read.
  */
 void
 inv_rows_begin(InvRows *rows, const char *const *names, int n)
 {
-	List	   *rtable = NIL;
-	EState	   *estate;
-
 	Assert(n > 0 && n <= INV_ROWS_MAX_RELS);
 
 	/*
@@ -300,27 +298,61 @@ inv_rows_begin(InvRows *rows, const char *const *names, int n)
 	 */
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
-
-	rows->estate = estate = CreateExecutorState();
-	estate->es_snapshot = GetActiveSnapshot();
-	estate->es_output_cid = GetCurrentCommandId(true);
+	rows->snapshot = GetActiveSnapshot();
+	rows->estate = NULL;
+	rows->slots = NIL;
 	rows->nrels = n;
 	rows->names = names;
 	for (int i = 0; i < n; i++)
 	{
-		/* the table's OID is filled in when it is opened */
+		rows->rel[i] = NULL;
+		rows->pkey[i] = NULL;
+		rows->written[i] = false;
+	}
+}
+
+/* Name table i's relation in the range table, once both exist. */
+static void
+fill_rte(InvRows *rows, int i)
+{
+	RangeTblEntry *rte = exec_rt_fetch(i + 1, rows->estate);
+	Relation	rel = rows->rel[i]->ri_RelationDesc;
+
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+}
+
+/*
+ * The executor's state for the writes, made before the first: a range
+ * table of our tables, a command id, the AFTER triggers' query level.
+ */
+static EState *
+rows_estate(InvRows *rows)
+{
+	List	   *rtable = NIL;
+	EState	   *estate;
+
+	if (rows->estate != NULL)
+		return rows->estate;
+	rows->estate = estate = CreateExecutorState();
+	estate->es_snapshot = rows->snapshot;
+	estate->es_output_cid = GetCurrentCommandId(true);
+	for (int i = 0; i < rows->nrels; i++)
+	{
+		/* a table's OID is filled in when it is opened */
 		RangeTblEntry *rte = makeNode(RangeTblEntry);
 
 		rte->rtekind = RTE_RELATION;
 		rte->rellockmode = RowExclusiveLock;
 		rtable = lappend(rtable, rte);
-		rows->rel[i] = NULL;
-		rows->pkey[i] = NULL;
-		rows->written[i] = false;
 	}
 	ExecInitRangeTable(estate, rtable);
+	for (int i = 0; i < rows->nrels; i++)
+		if (rows->rel[i] != NULL)
+			fill_rte(rows, i);
 	EvalPlanQualInit(&rows->epq, estate, NULL, NIL, -1);
 	AfterTriggerBeginQuery();
+	return estate;
 }
 
 /*
@@ -332,18 +364,16 @@ static ResultRelInfo *
 rows_rri(InvRows *rows, int i)
 {
 	Relation	rel;
-	RangeTblEntry *rte;
 
 	Assert(i >= 0 && i < rows->nrels);
 	if (rows->rel[i] != NULL)
 		return rows->rel[i];
 	rel = open_named(rows->names[i], AccessShareLock);
-	rte = exec_rt_fetch(i + 1, rows->estate);
-	rte->relid = RelationGetRelid(rel);
-	rte->relkind = rel->rd_rel->relkind;
 	rows->rel[i] = makeNode(ResultRelInfo);
 	InitResultRelInfo(rows->rel[i], rel, i + 1, NULL, 0);
 	prepare_checks(rows->rel[i]);
+	if (rows->estate != NULL)
+		fill_rte(rows, i);
 	return rows->rel[i];
 }
 
@@ -353,15 +383,23 @@ inv_rows_rel(InvRows *rows, int i)
 	return rows_rri(rows, i)->ri_RelationDesc;
 }
 
+Snapshot
+inv_rows_snapshot(InvRows *rows)
+{
+	return rows->snapshot;
+}
+
 /*
  * The ResultRelInfo of table i, to write to it: locked as a statement's
- * target table (RowExclusiveLock), its indexes open.
+ * target table (RowExclusiveLock), its indexes open, the executor's state
+ * made.
  */
 static ResultRelInfo *
 rows_target(InvRows *rows, int i)
 {
 	ResultRelInfo *rri = rows_rri(rows, i);
 
+	rows_estate(rows);
 	if (!rows->written[i])
 	{
 		LockRelationOid(RelationGetRelid(rri->ri_RelationDesc), RowExclusiveLock);
@@ -379,10 +417,16 @@ void
 inv_rows_end(InvRows *rows)
 {
 	EState	   *estate = rows->estate;
+	ListCell   *lc;
 
 	/* the AFTER ROW triggers of the writes, if the tables have any */
-	AfterTriggerEndQuery(estate);
-	EvalPlanQualEnd(&rows->epq);
+	if (estate != NULL)
+	{
+		AfterTriggerEndQuery(estate);
+		EvalPlanQualEnd(&rows->epq);
+	}
+	foreach(lc, rows->slots)
+		ExecDropSingleTupleTableSlot(lfirst(lc));
 	for (int i = 0; i < rows->nrels; i++)
 	{
 		/* the locks stay to the end of the transaction, as for a statement */
@@ -393,9 +437,12 @@ inv_rows_end(InvRows *rows)
 		ExecCloseIndices(rows->rel[i]);
 		table_close(rows->rel[i]->ri_RelationDesc, NoLock);
 	}
-	ExecResetTupleTable(estate->es_tupleTable, false);
-	FreeExecutorState(estate);
-	rows->estate = NULL;
+	if (estate != NULL)
+	{
+		ExecResetTupleTable(estate->es_tupleTable, false);
+		FreeExecutorState(estate);
+		rows->estate = NULL;
+	}
 	PopActiveSnapshot();
 	/* and what follows sees what was written */
 	CommandCounterIncrement();
@@ -481,8 +528,8 @@ inv_rows_fetch(InvRows *rows, int i, Datum key)
 						   pkey->rd_indcollation[0], get_opcode(eqop), key);
 
 	check_privilege(rel, ACL_SELECT);
-	slot = table_slot_create(rel, &rows->estate->es_tupleTable);
-	scan = index_beginscan(rel, pkey, rows->estate->es_snapshot, 1, 0);
+	slot = table_slot_create(rel, &rows->slots);
+	scan = index_beginscan(rel, pkey, rows->snapshot, 1, 0);
 	index_rescan(scan, &skey, 1, NULL, 0);
 	/* a unique index: at most one version is visible */
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
@@ -537,7 +584,7 @@ inv_rows_new_slot(InvRows *rows, int i)
 {
 	TupleTableSlot *slot;
 
-	slot = ExecInitExtraTupleSlot(rows->estate,
+	slot = ExecInitExtraTupleSlot(rows_estate(rows),
 								  RelationGetDescr(inv_rows_rel(rows, i)),
 								  &TTSOpsVirtual);
 	ExecClearTuple(slot);
@@ -554,7 +601,7 @@ inv_rows_update(InvRows *rows, int i, TupleTableSlot *old, TupleTableSlot *new)
 {
 	ResultRelInfo *rri = rows_target(rows, i);
 	Relation	rel = rri->ri_RelationDesc;
-	EState	   *estate = rows->estate;
+	EState	   *estate = rows->estate;	/* made by rows_target */
 	TM_FailureData tmfd;
 	LockTupleMode lockmode;
 	bool		update_indexes;

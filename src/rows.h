@@ -19,7 +19,9 @@
 /* One batch of row operations on up to INV_ROWS_MAX_RELS tables. */
 typedef struct InvRows
 {
-	EState	   *estate;
+	Snapshot	snapshot;		/* the active one, pushed by inv_rows_begin */
+	EState	   *estate;			/* NULL until the first write */
+	List	   *slots;			/* the fetches' slots, dropped at the end */
 	int			nrels;
 	const char *const *names;	/* of the tables, in the schema "inventory" */
 	ResultRelInfo *rel[INV_ROWS_MAX_RELS];	/* NULL until first used */
@@ -41,7 +43,8 @@ extern Relation inv_open_named(const char *name, bool is_index, LOCKMODE mode);
  * snapshot taken now (read committed) or the transaction's (repeatable
  * read, serializable).  Table i is opened when first used, to read
  * (AccessShareLock); when first written, it is locked as a statement's
- * target is (RowExclusiveLock) and its indexes are opened.
+ * target is (RowExclusiveLock) and its indexes are opened, and at the
+ * first write the executor's state is made and a command id taken.
  * inv_rows_end closes them.  Using a missing table raises the error of an
  * extension older than the library.
  */
@@ -50,6 +53,9 @@ extern void inv_rows_end(InvRows *rows);
 
 /* Table i, opened now if it was not yet. */
 extern Relation inv_rows_rel(InvRows *rows, int i);
+
+/* The snapshot the unit reads in. */
+extern Snapshot inv_rows_snapshot(InvRows *rows);
 
 /* The attribute number of a column; the "newer version" error if missing. */
 extern AttrNumber inv_rows_attnum(InvRows *rows, int i, const char *column);
