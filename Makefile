@@ -35,7 +35,7 @@ include $(PGXS)
 # PGXS tracks headers only in a server built with --enable-depend: every
 # object depends on every header of ours, so that a changed struct never
 # leaves an object compiled against its old layout.
-$(OBJS): $(wildcard src/*.h)
+$(OBJS) $(OBJS:.o=.bc): $(wildcard src/*.h)
 
 # installcheck: the regression and isolation suites on the running server
 # (each in a database of its own, where they turn the sweeper off), then

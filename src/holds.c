@@ -373,6 +373,7 @@ commit_one(pg_uuid_t *id, text *reference)
 	int			natts;
 
 	inv_rows_begin(&rows, commit_tables, lengthof(commit_tables));
+	inv_rows_will_write(&rows, COMMIT_HOLD);
 	state_att = inv_rows_attnum(&rows, COMMIT_HOLD, "state");
 	expires_att = inv_rows_attnum(&rows, COMMIT_HOLD, "expires_at");
 	skus_att = inv_rows_attnum(&rows, COMMIT_HOLD, "skus");

@@ -249,7 +249,8 @@ refused_in_snapshot(const InvCart *cart, int64 *avail, ReserveOutcome *out,
  * read of the row in a snapshot of this moment proves (availability.h,
  * with the row's free units in avail[0]), or UNDECIDED when the units went
  * under a concurrent change or the transaction's snapshot is older than
- * this moment; the locking way decides what is not a refusal.
+ * this moment; the locking way decides what is not a refusal.  verdict
+ * NULL: the caller has judged the snapshot already, and wants no verdict.
  */
 enum
 {
@@ -348,7 +349,7 @@ reserve_one(const ReserveRequest *req, ReserveOutcome *out, int64 *avail,
 	 * (as availability_peek would make it, which the call then skips).
 	 */
 	if ((stock == NULL || !units_free(stock, available_att, line->qty)) &&
-		!IsolationUsesXactSnapshot())
+		verdict != NULL && !IsolationUsesXactSnapshot())
 	{
 		bool		isnull;
 
@@ -365,7 +366,8 @@ reserve_one(const ReserveRequest *req, ReserveOutcome *out, int64 *avail,
 
 		if (stock == NULL || !units_free(stock, available_att, line->qty))
 		{
-			*verdict = AVAILABILITY_UNDECIDED;
+			if (verdict != NULL)
+				*verdict = AVAILABILITY_UNDECIDED;
 			inv_rows_end(&rows);
 			return false;
 		}
@@ -659,9 +661,7 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 	 */
 	if (cart->nlines == 1 && !tried_one && verdict != AVAILABILITY_RECLAIM)
 	{
-		AvailabilityVerdict seen;
-
-		if (reserve_one(req, out, avail, &seen))
+		if (reserve_one(req, out, avail, NULL))
 			goto done;
 		/* the units went meanwhile: the locking way decides (and refuses) */
 		verdict = AVAILABILITY_UNDECIDED;

@@ -132,9 +132,10 @@ open_named(const char *name, LOCKMODE mode)
  * ready to evaluate once per backend.  The executor does all three again
  * for every statement (ExecRelCheck), which was a tenth of a reserve's
  * CPU.  An evaluable expression without a parent plan keeps no state of
- * a query, so it serves every call, as the typcache's domain constraints
- * do.  An entry is trusted only while the table's constraints are still
- * the same text: ALTER TABLE makes a new one.
+ * a query, so it serves every call of this backend (none of the tables'
+ * constraints calls a function that could come back here while one is
+ * being evaluated).  An entry is trusted only while the table's
+ * constraints are still the same text: ALTER TABLE makes a new one.
  */
 typedef struct PlannedChecks
 {
@@ -176,9 +177,10 @@ checks_of(Relation rel)
 			return NULL;		/* more tables than we keep: the executor's way */
 	}
 
+	pc->relid = InvalidOid;
 	if (pc->cxt != NULL)
 		MemoryContextDelete(pc->cxt);
-	pc->relid = InvalidOid;
+	pc->cxt = NULL;
 	pc->cxt = AllocSetContextCreate(CacheMemoryContext, "inventory planned checks",
 									ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(pc->cxt);
@@ -232,9 +234,10 @@ predicate_of(Oid indexoid, List *pred)
 	if (pp == NULL)
 		return NULL;			/* more than we keep: the executor's way */
 
+	pp->indexoid = InvalidOid;
 	if (pp->cxt != NULL)
 		MemoryContextDelete(pp->cxt);
-	pp->indexoid = InvalidOid;
+	pp->cxt = NULL;
 	pp->cxt = AllocSetContextCreate(CacheMemoryContext, "inventory index predicate",
 									ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(pp->cxt);
@@ -411,6 +414,12 @@ rows_target(InvRows *rows, int i)
 		rows->written[i] = true;
 	}
 	return rri;
+}
+
+void
+inv_rows_will_write(InvRows *rows, int i)
+{
+	(void) rows_target(rows, i);
 }
 
 void

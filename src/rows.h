@@ -51,6 +51,13 @@ extern Relation inv_open_named(const char *name, bool is_index, LOCKMODE mode);
 extern void inv_rows_begin(InvRows *rows, const char *const *names, int n);
 extern void inv_rows_end(InvRows *rows);
 
+/*
+ * Table i will be written: lock it as a target now, before reading it, so
+ * that the unit never asks for a stronger lock on a table it has read
+ * (a REINDEX between the two would make that a deadlock).
+ */
+extern void inv_rows_will_write(InvRows *rows, int i);
+
 /* Table i, opened now if it was not yet. */
 extern Relation inv_rows_rel(InvRows *rows, int i);
 

@@ -340,10 +340,16 @@ static bool notify_taken = false;
 
 static TimestampTz next_notify = 0;
 
+/* a NOTIFY that failed is tried again this much later, not at the next gap */
+#define NOTIFY_RETRY_MS 1000
+
 /* A NOTIFY is pending and may be sent at now? */
 static bool
 notify_due(TimestampTz now)
 {
+	/* a clock set back must not hold NOTIFYs until it catches up */
+	if (next_notify > now + NOTIFY_RETRY_MS * INT64CONST(1000))
+		next_notify = now;
 	return pg_atomic_read_u32(&sweeper_slot->notify_pending) != 0 &&
 		now >= next_notify;
 }
@@ -378,7 +384,9 @@ cycle_error(MemoryContext cxt)
 	pgstat_report_activity(STATE_IDLE, NULL);
 	if (notify_taken)
 	{
+		/* a lasting failure (a full NOTIFY queue) is not retried 100 times a second */
 		pg_atomic_write_u32(&sweeper_slot->notify_pending, 1);
+		next_notify = GetCurrentTimestamp() + NOTIFY_RETRY_MS * INT64CONST(1000);
 		notify_taken = false;
 	}
 	MemoryContextSwitchTo(cxt);
