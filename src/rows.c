@@ -128,6 +128,22 @@ open_named(const char *name, LOCKMODE mode)
 }
 
 /*
+ * A new memory context in *cxt for a cache entry being made again, the old
+ * one (if any) deleted first.  *cxt is NULL while none exists, so that an
+ * error in between never leaves it pointing at a deleted context.
+ */
+static MemoryContext
+fresh_context(MemoryContext *cxt)
+{
+	if (*cxt != NULL)
+		MemoryContextDelete(*cxt);
+	*cxt = NULL;
+	*cxt = AllocSetContextCreate(CacheMemoryContext, "inventory rows cache entry",
+								 ALLOCSET_SMALL_SIZES);
+	return *cxt;
+}
+
+/*
  * The CHECK constraints of the tables written here, parsed, planned and made
  * ready to evaluate once per backend.  The executor does all three again
  * for every statement (ExecRelCheck), which was a tenth of a reserve's
@@ -178,12 +194,7 @@ checks_of(Relation rel)
 	}
 
 	pc->relid = InvalidOid;
-	if (pc->cxt != NULL)
-		MemoryContextDelete(pc->cxt);
-	pc->cxt = NULL;
-	pc->cxt = AllocSetContextCreate(CacheMemoryContext, "inventory planned checks",
-									ALLOCSET_SMALL_SIZES);
-	old = MemoryContextSwitchTo(pc->cxt);
+	old = MemoryContextSwitchTo(fresh_context(&pc->cxt));
 	pc->ncheck = ncheck;
 	pc->ccbin = palloc(sizeof(char *) * ncheck);
 	pc->state = palloc(sizeof(ExprState *) * ncheck);
@@ -235,12 +246,7 @@ predicate_of(Oid indexoid, List *pred)
 		return NULL;			/* more than we keep: the executor's way */
 
 	pp->indexoid = InvalidOid;
-	if (pp->cxt != NULL)
-		MemoryContextDelete(pp->cxt);
-	pp->cxt = NULL;
-	pp->cxt = AllocSetContextCreate(CacheMemoryContext, "inventory index predicate",
-									ALLOCSET_SMALL_SIZES);
-	old = MemoryContextSwitchTo(pp->cxt);
+	old = MemoryContextSwitchTo(fresh_context(&pp->cxt));
 	/*
 	 * pred is the executor's copy, freed with its statement, and the
 	 * planner's result may point into it (a Const's value): plan our copy.
