@@ -71,6 +71,10 @@ BEGIN
 	ELSIF kind = 'floor' THEN
 		-- the hold_event floor (floor/schema.sql): no stock to seed
 		TRUNCATE floor.hold, floor.event;
+	ELSIF kind = 'lean' THEN
+		-- the lean reference (lean/schema.sql)
+		TRUNCATE lean.hold, lean.event, lean.stock;
+		INSERT INTO lean.stock (sku, available) SELECT sku, on_hand FROM bench.seed;
 	ELSIF kind <> 'none' THEN
 		RAISE EXCEPTION 'bench.reset: unknown kind %', kind;
 	END IF;
@@ -94,6 +98,8 @@ BEGIN
 		RETURN (SELECT count(*) FROM bench.orders WHERE state = 'sold') / lines;
 	ELSIF kind = 'floor' THEN
 		RETURN (SELECT count(*) FROM floor.hold WHERE state = 'committed');
+	ELSIF kind = 'lean' THEN
+		RETURN (SELECT count(*) FROM lean.hold WHERE state = 'committed');
 	END IF;
 	RETURN 0;
 END
@@ -185,6 +191,29 @@ BEGIN
 					 GROUP BY h.id, h.state) x
 			 WHERE n <> CASE WHEN state = 'held' THEN 1 ELSE 2 END
 			 GROUP BY state, n) x;
+	ELSIF kind = 'lean' THEN
+		-- every unit seeded is available, held or sold; every hold has its events
+		SELECT count(*) FILTER (WHERE h.state = 'committed'),
+			   count(*) FILTER (WHERE h.state = 'held')
+		  INTO sold, held FROM lean.hold h;
+		SELECT array_agg(p) INTO problems FROM (
+			SELECT b.sku || ': available ' || s.available || ', seeded ' || b.on_hand
+				   || ', held ' || coalesce(h.held, 0) || ', sold ' || coalesce(h.sold, 0) AS p
+			  FROM bench.seed b
+			  LEFT JOIN lean.stock s USING (sku)
+			  LEFT JOIN (SELECT sku, sum(qty) FILTER (WHERE state = 'held') AS held,
+								sum(qty) FILTER (WHERE state = 'committed') AS sold
+						   FROM lean.hold GROUP BY sku) h USING (sku)
+			 WHERE s.sku IS NULL
+				OR s.available + coalesce(h.held, 0) + coalesce(h.sold, 0) <> b.on_hand
+			UNION ALL
+			SELECT count(*) || ' ' || state || ' holds with ' || n || ' events'
+			  FROM (SELECT h.state, count(e.seq) AS n
+					  FROM lean.hold h LEFT JOIN lean.event e ON e.hold_id = h.id
+					 GROUP BY h.id, h.state) x
+			 WHERE n <> CASE WHEN state = 'held' THEN 1 ELSE 2 END
+			 GROUP BY state, n
+			LIMIT 10) x;
 	ELSE
 		sold := 0;
 		held := 0;

@@ -78,7 +78,7 @@ fi
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a positive integer" >&2; exit 1; }
 SCENARIOS=${SCENARIOS:-"hot uniform soldout cart"}
 WARMUP=${WARMUP:-0.5}
-CONTENDERS=${CONTENDERS:-"inventory guarded_update select_for_update optimistic advisory_lock redis_lua hold_event"}
+CONTENDERS=${CONTENDERS:-"inventory guarded_update select_for_update optimistic advisory_lock redis_lua hold_event lean"}
 BASELINE=guarded_update
 SEED=${SEED:-20241122}		# pgbench --random-seed: the same draws every run
 OUT=${BENCH_OUT:-$BENCH_ROOT/bench/results}
@@ -99,8 +99,9 @@ declare -A SC_TITLE=([hot]="one hot SKU" [uniform]="uniform over 10,000 SKUs"
 	[cart]="5-line cart over 10,000 SKUs")
 # what a contender's run is counted and checked against: the extension's
 # tables, the bench schema, Redis, the floor's tables (hold_event: a floor,
-# not a contender, bench/hold_event.sql), or nothing (select_1)
-declare -A KIND=([inventory]=inventory [redis_lua]=redis [select_1]=none [hold_event]=floor)
+# not a contender, bench/hold_event.sql), the lean reference's tables
+# (bench/lean.sql), or nothing (select_1)
+declare -A KIND=([inventory]=inventory [redis_lua]=redis [select_1]=none [hold_event]=floor [lean]=lean)
 declare -A SYNC_TITLE=([on]="synchronous_commit = on, Redis appendfsync always"
 	[off]="synchronous_commit = off, Redis appendfsync everysec")
 declare -A REDIS_FSYNC=([on]=always [off]=everysec)
@@ -119,12 +120,15 @@ lines_of() { echo "${SC_LINES[$1]:-1}"; }
 # The contenders of a scenario, in table order: the sold-out table also
 # has the SELECT 1 floor; the cart scenario has only the contenders with a
 # script of their own for it (bench/NAME.cart.sql); the hold_event floor
-# cannot refuse, so it sits the sold-out scenario out.
+# and the lean reference cannot refuse, so they sit the sold-out scenario
+# out.
 contenders_of() {
 	local c
 	for c in $CONTENDERS; do
 		[ "$1" != cart ] || [ -f "$B/$c.cart.sql" ] || continue
-		[ "$1" != soldout ] || [ "$(kind_of "$c")" != floor ] || continue
+		if [ "$1" = soldout ]; then
+			case $(kind_of "$c") in floor|lean) continue ;; esac
+		fi
 		echo "$c"
 	done
 	[ "$1" = soldout ] && echo select_1
@@ -708,7 +712,8 @@ mkdir -p "$WORK/log" "$OUT"
 # the lock covers build, start and CREATE EXTENSION: from here on the
 # cluster has the library it loaded at start, whatever others install
 inv_psql -d postgres -c "CREATE DATABASE $DB"
-inv_psql -d "$DB" -c "CREATE EXTENSION inventory" -f "$B/schema.sql" -f "$B/floor/schema.sql"
+inv_psql -d "$DB" -c "CREATE EXTENSION inventory" -f "$B/schema.sql" -f "$B/floor/schema.sql" \
+	-f "$B/lean/schema.sql"
 [ "${NO_BUILD:-0}" = 1 ] || flock -u 9
 
 # The disk: fdatasync rate where the cluster's WAL is (the first test of
@@ -884,6 +889,12 @@ mode="full run"
 	echo "  Every design that keeps a durable hold and a durable event per change writes at least"
 	echo "  this much WAL; its rate is what such a design reaches through SQL functions (two"
 	echo "  statements per step), not a bound on one that needs fewer."
+	echo "- \`lean\` (hot and uniform tables): **a reference, not a contender**: the lean checkout of"
+	echo "  the project's brief, in plpgsql (bench/lean.sql, bench/lean/schema.sql). The reserve takes"
+	echo "  the units with one guarded \`UPDATE\` of an \`available\` column and inserts a bigint-keyed"
+	echo "  hold (indexed by expiry while held) and a small event; the commit flips the hold, inserts"
+	echo "  a second event and never touches the stock row. No idempotency, owner, lines, fencing or"
+	echo "  payload: what it leaves out is what the extension adds."
 	echo
 	echo "Scenarios: **hot**: every checkout wants the same SKU (10⁹ units: it never sells out);"
 	echo "**uniform**: a random one of 10,000 SKUs (10⁶ units each); **soldout**: one SKU with"

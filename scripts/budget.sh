@@ -3,7 +3,8 @@
 # (top level and inside the functions, by pg_stat_statements with
 # track = all), WAL records, full-page images and WAL bytes (pg_stat_wal),
 # per reserve and per commit, for the extension and for the guarded UPDATE
-# of make bench, and per checkout for make bench's floor (hold_event) and
+# of make bench, and per checkout for make bench's floor (hold_event), its
+# lean reference (the brief's plpgsql checkout) and
 # for the guarded UPDATE writing the extension's two events besides: what
 # the outbox contract alone costs a checkout, whatever else it does.  These numbers do not drift with the machine's load.
 #
@@ -28,9 +29,10 @@ INV_PRELOAD='inventory,pg_stat_statements' inv_start \
 trap inv_stop EXIT
 inv_psql -d postgres -c "CREATE DATABASE budget"
 inv_psql -d budget -c "CREATE EXTENSION inventory" -c "CREATE EXTENSION pg_stat_statements" \
-	-f "$B/schema.sql" -f "$B/floor/schema.sql" >/dev/null
+	-f "$B/schema.sql" -f "$B/floor/schema.sql" -f "$B/lean/schema.sql" >/dev/null
 inv_psql -d budget -c "SELECT bench.reset('inventory', 0, 999, 1000000000)" \
-	-c "INSERT INTO bench.stock (sku, on_hand) SELECT sku, on_hand FROM bench.seed" >/dev/null
+	-c "INSERT INTO bench.stock (sku, on_hand) SELECT sku, on_hand FROM bench.seed" \
+	-c "INSERT INTO lean.stock (sku, available) SELECT sku, on_hand FROM bench.seed" >/dev/null
 
 # reserve only: the extension's and the guarded UPDATE's first step
 cat >"$INV_TMP/inventory.reserve.sql" <<'SQL'
@@ -73,6 +75,9 @@ done
 # the floor of make bench: a narrow hold and two narrow events, nothing else
 read -r st rec fpi bytes < <(measure "$B/hold_event.sql" | tr '|' ' ')
 printf '%-34s %10s %10s %8s %10s\n' "hold_event checkout (floor)" "$st" "$rec" "$fpi" "$bytes"
+# the lean reference of make bench: the brief's plpgsql checkout
+read -r st rec fpi bytes < <(measure "$B/lean.sql" | tr '|' ' ')
+printf '%-34s %10s %10s %8s %10s\n' "lean checkout (reference)" "$st" "$rec" "$fpi" "$bytes"
 # the floor of the outbox contract: the guarded UPDATE's checkout, each of
 # its two transactions also writing the event the extension writes (the
 # same columns, key and payload) to a table shaped like inventory.outbox
