@@ -21,7 +21,8 @@ ISOLATION = sweeper_off last_unit cart_deadlock commit_vs_release double_commit 
 	adjust_cas cart_vs_set_stock set_stock_create checkout_vs_sweep \
 	relay_late_commit relay_older_xid relay_two_relays \
 	relay_subscribe_vs_purge soldout_vs_release lock_space soldout_snapshot refusal_locks \
-	event_order reclaim_chain_wait commit_wait_expiry commit_snapshot owner_limit_race owner_holds_race
+	event_order reclaim_chain_wait commit_wait_expiry commit_snapshot owner_limit_race owner_holds_race \
+	expiry_floor
 ISOLATION_OPTS = --load-extension=inventory
 # TAP tests live in t/ and start clusters of their own (the sweepers need
 # shared_preload_libraries); scripts/tap.sh runs them, as the postgres OS

@@ -72,3 +72,52 @@ SELECT pg_sleep(0.4);
 SELECT test_keep('so6', inv_reserve('SO-B', 1)) IS NOT NULL AS reclaimed;
 SELECT * FROM test_holds('SO-B');
 SELECT * FROM test_stock('SO-B');
+
+--
+-- The expiry floor (src/expiry_floor.c): the read looks for overdue holds
+-- from the floor on, below which no hold in force expires.  A sweep sets
+-- it; a hold written with an earlier expiry lowers it.
+--
+-- Finished holds leave their entries in the index of held holds until
+-- VACUUM, and these fall in the overdue range once their expiry passes:
+-- with the library preloaded, after a sweep, a refusal reads no page of
+-- that index (the floor is past now: no hold in force is overdue).
+SELECT inv_set_stock('FL-A', 100);
+SELECT inv_set_stock('FL-0', 0);
+SELECT count(inv_commit(inv_reserve('FL-A', 1, '300 milliseconds'))) AS committed
+  FROM generate_series(1, 50);
+SELECT pg_sleep(0.4);
+-- (holds a sweep expires still count for the floor until its transaction
+-- ends, as it may roll back: the next sweep moves the floor past them)
+SELECT inv_sweep(1000) > 0 AS expired_some;
+SELECT inv_sweep(1000) = 0 AS none_left;
+-- (the backend's counts of pages read, before and after, in one
+-- transaction: they reach the statistics only when it ends)
+BEGIN;
+SELECT pg_stat_get_xact_blocks_fetched('inventory.reservation_held_expires_at_idx'::regclass) AS pages
+\gset
+SELECT status FROM inv_try_reserve_cart('[{"sku": "FL-0", "qty": 1}]');
+SELECT CASE WHEN current_setting('shared_preload_libraries') ~ 'inventory'
+            THEN pg_stat_get_xact_blocks_fetched('inventory.reservation_held_expires_at_idx'::regclass) = :pages
+            ELSE true END AS no_index_page_read;
+COMMIT;
+-- a hold expiring before the floor lowers it, however it is written; once
+-- overdue, the reserve that needs its unit finds it and reclaims it
+SELECT inv_set_stock('FL-B', 1);
+SELECT inv_set_stock('FL-C', 1);
+SELECT inv_set_stock('FL-D', 1);
+SELECT test_keep('fl1', inv_reserve('FL-D', 1, '1 hour')) IS NOT NULL AS reserved;
+SELECT inv_sweep(1000) >= 0 AS swept;
+-- one line, no key (written without a statement)
+SELECT test_keep('fl2', inv_reserve('FL-B', 1, '200 milliseconds')) IS NOT NULL AS reserved;
+-- with a key (written by a statement)
+SELECT test_keep('fl3', inv_reserve('FL-C', 1, '200 milliseconds', 'fl-key-1')) IS NOT NULL AS reserved;
+-- an hour's hold cut to 200 ms
+SELECT inv_extend(test_id('fl1'), '200 milliseconds') < now() + interval '1 minute' AS cut;
+SELECT pg_sleep(0.3);
+SELECT test_keep('fl4', inv_reserve('FL-B', 1)) IS NOT NULL AS reclaimed;
+SELECT test_keep('fl5', inv_reserve('FL-C', 1)) IS NOT NULL AS reclaimed;
+SELECT test_keep('fl6', inv_reserve('FL-D', 1)) IS NOT NULL AS reclaimed;
+SELECT * FROM test_holds('FL-B');
+SELECT * FROM test_holds('FL-C');
+SELECT * FROM test_holds('FL-D');

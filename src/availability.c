@@ -22,7 +22,9 @@
  * past its expiry always send the call to the reclaim.
  *
  * The overdue holds are found through reservation_held_expires_at_idx,
- * which the sweeper keeps short.  More than OVERDUE_PEEK_MAX of them (a
+ * from the expiry floor (expiry_floor.c: no hold in force expires before
+ * it) up to now, so that the entries that finished holds leave behind until
+ * VACUUM are not walked.  More than OVERDUE_PEEK_MAX overdue holds (a
  * sweeper that lags or is off) and the read gives up: UNDECIDED.
  *
  *-------------------------------------------------------------------------
@@ -47,6 +49,7 @@
 #include "utils/snapmgr.h"
 
 #include "availability.h"
+#include "expiry_floor.h"
 #include "rows.h"
 
 /* overdue holds looked at before the read leaves the decision to the locks */
@@ -158,19 +161,27 @@ hold_has_sku(Datum skus, const char *sku)
  * there are too many overdue holds to look at them all.
  */
 static bool
-overdue_may_cover(Snapshot snap, TimestampTz now, const InvCart *cart,
-				  const bool *is_short)
+overdue_may_cover(Snapshot snap, TimestampTz now, TimestampTz floor,
+				  const InvCart *cart, const bool *is_short)
 {
 	Relation	holds = open_rel(PEEK_HOLDS);
 	Relation	by_expiry = open_rel(PEEK_HOLDS_BY_EXPIRY);
 	TupleTableSlot *hold;
 	AttrNumber	state_att;
 	AttrNumber	skus_att;
-	ScanKeyData key;
+	ScanKeyData keys[2];
+	int			nkeys = 1;
 	IndexScanDesc scan;
 	int			seen = 0;
 	bool		may = false;
 
+	/* no hold in force expires before the floor: none is overdue */
+	if (floor > now)
+	{
+		close_rel(by_expiry);
+		close_rel(holds);
+		return false;
+	}
 	if (holds == NULL || by_expiry == NULL)
 	{
 		/* not our schema: let the locking way say what is wrong */
@@ -189,10 +200,15 @@ overdue_may_cover(Snapshot snap, TimestampTz now, const InvCart *cart,
 	}
 	hold = table_slot_create(holds, NULL);
 	state_att = attnum_of(holds, "state");
-	ScanKeyEntryInitialize(&key, 0, 1, BTLessEqualStrategyNumber, InvalidOid,
+	/* overdue: expiring at now or before, and not before the floor */
+	ScanKeyEntryInitialize(&keys[0], 0, 1, BTLessEqualStrategyNumber, InvalidOid,
 						   InvalidOid, F_TIMESTAMPTZ_LE, TimestampTzGetDatum(now));
-	scan = index_beginscan(holds, by_expiry, snap, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
+	if (floor != DT_NOBEGIN)
+		ScanKeyEntryInitialize(&keys[nkeys++], 0, 1, BTGreaterEqualStrategyNumber,
+							   InvalidOid, InvalidOid, F_TIMESTAMPTZ_GE,
+							   TimestampTzGetDatum(floor));
+	scan = index_beginscan(holds, by_expiry, snap, nkeys, 0);
+	index_rescan(scan, keys, nkeys, NULL, 0);
 	while (!may && index_getnext_slot(scan, ForwardScanDirection, hold))
 	{
 		bool		isnull;
@@ -224,7 +240,7 @@ overdue_may_cover(Snapshot snap, TimestampTz now, const InvCart *cart,
 
 AvailabilityVerdict
 availability_judge(const InvCart *cart, const int64 *avail, Snapshot snap,
-				   TimestampTz now)
+				   TimestampTz now, TimestampTz floor)
 {
 	bool	   *is_short;
 	bool		any_short = false;
@@ -239,7 +255,7 @@ availability_judge(const InvCart *cart, const int64 *avail, Snapshot snap,
 			is_short[i] = any_short = true;
 	if (!any_short)
 		verdict = AVAILABILITY_FITS;
-	else if (overdue_may_cover(snap, now, cart, is_short))
+	else if (overdue_may_cover(snap, now, floor, cart, is_short))
 		verdict = AVAILABILITY_RECLAIM;
 	else
 		verdict = AVAILABILITY_SHORT;
@@ -255,6 +271,7 @@ availability_peek(const InvCart *cart, TimestampTz now, int64 *avail)
 	Relation	pkey;
 	TupleTableSlot *slot;
 	AttrNumber	available_att;
+	TimestampTz floor;
 	AvailabilityVerdict verdict;
 
 	/*
@@ -284,7 +301,9 @@ availability_peek(const InvCart *cart, TimestampTz now, int64 *avail)
 	 * units freed since.  It sees what committed before this moment, and
 	 * this transaction's earlier changes.
 	 */
+	floor = expiry_floor_read();
 	snap = RegisterSnapshot(GetLatestSnapshot());
+	floor = Min(floor, expiry_floor_read());
 	slot = table_slot_create(stock, NULL);
 	for (int i = 0; i < cart->nlines; i++)
 		if (!stock_free_units(stock, pkey, snap, slot, available_att,
@@ -294,7 +313,7 @@ availability_peek(const InvCart *cart, TimestampTz now, int64 *avail)
 	close_rel(pkey);
 	close_rel(stock);
 
-	verdict = availability_judge(cart, avail, snap, now);
+	verdict = availability_judge(cart, avail, snap, now, floor);
 	UnregisterSnapshot(snap);
 	return verdict;
 }

@@ -49,6 +49,7 @@
 #include "utils/timestamp.h"
 
 #include "errors.h"
+#include "expiry_floor.h"
 #include "holds.h"
 #include "inventory.h"
 #include "limits.h"
@@ -891,6 +892,7 @@ inv_extend(PG_FUNCTION_ARGS)
 	values[0] = UUIDPGetDatum(id);
 	values[1] = TimestampTzGetDatum(expires);
 	inv_plan_exec(&extend_hold_plan, values, NULL, 0);
+	expiry_floor_lower(expires);
 	outbox_reservation_events(inv_uuid_array1(id), "reservation.extended", now);
 	SPI_finish();
 	PG_RETURN_TIMESTAMPTZ(expires);
@@ -947,6 +949,11 @@ inv_sweep(PG_FUNCTION_ARGS)
 				 errdetail("max_holds is %d.", max_holds)));
 
 	nids = holds_sweep(max_holds);
+	/*
+	 * The holds just expired still count for the floor: this transaction
+	 * may yet roll back.  The next sweep moves the floor past them.
+	 */
+	expiry_floor_refresh();
 	stats_sweep_done(start, GetCurrentTimestamp());
 	PG_RETURN_INT32(nids);
 }

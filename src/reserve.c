@@ -52,6 +52,7 @@
 #include "availability.h"
 #include "cart.h"
 #include "errors.h"
+#include "expiry_floor.h"
 #include "holds.h"
 #include "inventory.h"
 #include "limits.h"
@@ -315,6 +316,7 @@ insert_hold(InvRows *rows, const ReserveRequest *req, Datum skus, Datum qtys,
 	inv_rows_put(hold, inv_rows_attnum(rows, ONE_HOLD, "skus"), skus);
 	inv_rows_put(hold, inv_rows_attnum(rows, ONE_HOLD, "qtys"), qtys);
 	inv_rows_insert(rows, ONE_HOLD, hold);
+	expiry_floor_lower(expires);
 
 	outbox_insert_event(rows, ONE_EVENT, now, "reservation", inv_uuid_str(id),
 						"reservation.held",
@@ -333,7 +335,11 @@ reserve_one(const ReserveRequest *req, ReserveOutcome *out, int64 *avail,
 	TimestampTz now;
 	Datum		sku = CStringGetTextDatum(line->sku);
 	Datum		qty = Int64GetDatum(line->qty);
+	TimestampTz floor = DT_NOBEGIN;
 
+	/* for a refusal: the expiry floor, read before the snapshot is taken */
+	if (verdict != NULL)
+		floor = expiry_floor_read();
 	inv_rows_begin(&rows, reserve_one_tables, lengthof(reserve_one_tables));
 	available_att = inv_rows_attnum(&rows, ONE_STOCK, "available");
 
@@ -355,8 +361,10 @@ reserve_one(const ReserveRequest *req, ReserveOutcome *out, int64 *avail,
 
 		avail[0] = stock == NULL ? -1 :
 			DatumGetInt64(slot_getattr(stock, available_att, &isnull));
+		/* ... and after (expiry_floor.c) */
+		floor = Min(floor, expiry_floor_read());
 		*verdict = availability_judge(req->cart, avail, inv_rows_snapshot(&rows),
-									  GetCurrentTimestamp());
+									  GetCurrentTimestamp(), floor);
 		inv_rows_end(&rows);
 		return false;
 	}
@@ -598,6 +606,7 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	bool		tried_one = false;
+	uint64		nrows;
 	AvailabilityVerdict verdict = AVAILABILITY_UNDECIDED;
 
 	avail = palloc(sizeof(int64) * cart->nlines);
@@ -687,7 +696,10 @@ reserve(const ReserveRequest *req, ReserveOutcome *out)
 	values[4] = skus;
 	values[5] = qtys;
 	outbox_will_write();
-	if (inv_plan_exec(&write_keyed_hold_plan, values, nulls, 0) == 0)
+	nrows = inv_plan_exec(&write_keyed_hold_plan, values, nulls, 0);
+	/* the hold and its index entries are written (or a key's hold was there) */
+	expiry_floor_lower(DatumGetTimestampTz(values[3]));
+	if (nrows == 0)
 	{
 		/*
 		 * The key was taken by someone who did not hold our key lock

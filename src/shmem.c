@@ -87,6 +87,18 @@ slot_reset(InvDbSlot *slot, Oid dboid)
 	pg_atomic_init_u64(&slot->last_sweep_at, 0);
 	pg_atomic_init_u64(&slot->last_sweep_us, 0);
 	pg_atomic_init_u64(&slot->stats_since, (uint64) GetCurrentTimestamp());
+
+	/*
+	 * A backend of the database that had the slot may still be lowering its
+	 * floor: the lock was made once, at startup, and is taken here.  Lower
+	 * is always safe; a recomputation under way sees floor_gen move on and
+	 * publishes nothing.
+	 */
+	SpinLockAcquire(&slot->floor_mutex);
+	pg_atomic_write_u64(&slot->floor, (uint64) DT_NOBEGIN);
+	slot->floor_lowest = DT_NOEND;
+	slot->floor_gen++;
+	SpinLockRelease(&slot->floor_mutex);
 }
 
 static void
@@ -108,7 +120,12 @@ shmem_startup(void)
 		inv_shared->wakes_lost = false;
 		inv_shared->nslots = inv_max_databases;
 		for (int i = 0; i < inv_shared->nslots; i++)
+		{
+			SpinLockInit(&inv_shared->slots[i].floor_mutex);
+			pg_atomic_init_u64(&inv_shared->slots[i].floor, (uint64) DT_NOBEGIN);
+			inv_shared->slots[i].floor_gen = 0;
 			slot_reset(&inv_shared->slots[i], InvalidOid);
+		}
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

@@ -12,6 +12,7 @@
 #include "port/atomics.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
+#include "storage/spin.h"
 #include "datatype/timestamp.h"
 
 typedef enum InvCounter
@@ -50,6 +51,17 @@ typedef struct InvDbSlot
 	pg_atomic_uint64 last_sweep_at; /* TimestampTz; 0: never */
 	pg_atomic_uint64 last_sweep_us; /* duration of that sweep */
 	pg_atomic_uint64 stats_since;	/* TimestampTz of the slot's claim or reset */
+
+	/*
+	 * The expiry floor (expiry_floor.c): floor is read without a lock and
+	 * written under floor_mutex, which guards the other two.  floor_lowest:
+	 * the earliest expiry written since the current recomputation began;
+	 * floor_gen: recomputations begun, and slot resets.
+	 */
+	slock_t		floor_mutex;
+	pg_atomic_uint64 floor;		/* TimestampTz */
+	TimestampTz floor_lowest;
+	uint64		floor_gen;
 } InvDbSlot;
 
 /* most wakes (inv_launcher_wake) waiting for the launcher's next pass */

@@ -55,6 +55,7 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
+#include "expiry_floor.h"
 #include "holds.h"
 #include "inventory.h"
 #include "launcher.h"
@@ -263,6 +264,22 @@ sweep_cycle(int64 *expired, bool *present)
 		CommitTransactionCommand();
 		MemoryContextSwitchTo(cxt);
 	} while (*present && n == inv_sweep_batch && GetCurrentTimestamp() < deadline);
+
+	/*
+	 * The expiry floor, in a transaction of its own: the holds expired
+	 * above are gone for good now, and the floor moves past them.
+	 */
+	if (*present)
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (lock_extension(NULL, &owner))
+			expiry_floor_refresh();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(cxt);
+	}
 	pgstat_report_activity(STATE_IDLE, NULL);
 	if (*present)
 		stats_sweep_done(start, GetCurrentTimestamp());
