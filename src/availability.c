@@ -175,19 +175,19 @@ overdue_may_cover(Snapshot snap, TimestampTz now, TimestampTz floor,
 	int			seen = 0;
 	bool		may = false;
 
-	/* no hold in force expires before the floor: none is overdue */
-	if (floor > now)
-	{
-		close_rel(by_expiry);
-		close_rel(holds);
-		return false;
-	}
 	if (holds == NULL || by_expiry == NULL)
 	{
 		/* not our schema: let the locking way say what is wrong */
 		close_rel(by_expiry);
 		close_rel(holds);
 		return true;
+	}
+	/* no hold in force expires before the floor: none is overdue */
+	if (floor > now)
+	{
+		close_rel(by_expiry);
+		close_rel(holds);
+		return false;
 	}
 
 	/* a schema older than the library: the locking way will say so */
@@ -271,6 +271,7 @@ availability_peek(const InvCart *cart, TimestampTz now, int64 *avail)
 	Relation	pkey;
 	TupleTableSlot *slot;
 	AttrNumber	available_att;
+	ExpiryFloorRead floor_before;
 	TimestampTz floor;
 	AvailabilityVerdict verdict;
 
@@ -301,9 +302,9 @@ availability_peek(const InvCart *cart, TimestampTz now, int64 *avail)
 	 * units freed since.  It sees what committed before this moment, and
 	 * this transaction's earlier changes.
 	 */
-	floor = expiry_floor_read();
+	floor_before = expiry_floor_before();
 	snap = RegisterSnapshot(GetLatestSnapshot());
-	floor = Min(floor, expiry_floor_read());
+	floor = expiry_floor_after(floor_before);
 	slot = table_slot_create(stock, NULL);
 	for (int i = 0; i < cart->nlines; i++)
 		if (!stock_free_units(stock, pkey, snap, slot, available_att,

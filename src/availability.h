@@ -36,8 +36,8 @@ extern AvailabilityVerdict availability_peek(const InvCart *cart, TimestampTz no
  * read in snap, a snapshot of this moment (never a transaction's snapshot
  * under REPEATABLE READ or SERIALIZABLE: such a reader decides under the
  * row locks instead).  The overdue holds that could free units are looked
- * for in snap at now, from floor on: the lower of the expiry floor read
- * before snap was taken and after (expiry_floor.h).
+ * for in snap at now, from floor on (expiry_floor_after() of a read
+ * begun before snap was taken: expiry_floor.h).
  */
 extern AvailabilityVerdict availability_judge(const InvCart *cart, const int64 *avail,
 											  Snapshot snap, TimestampTz now,

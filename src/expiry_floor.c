@@ -32,12 +32,15 @@
  *	 floor_lowest.  When another recomputation or a slot reset came in
  *	 between, nothing is published.
  *
- * A reader reads the floor before it takes its snapshot and again after:
- * a hold held in that snapshot was held at the first read (then the floor
- * was below it) or was written in between (then its writer lowered the
- * floor before it committed, so before the second read).  Without shared
- * memory, or before a sweep, the floor is DT_NOBEGIN and the read walks
- * the whole overdue range, as before.
+ * A reader reads the floor before it takes its snapshot and again after,
+ * and uses the lower: a hold held in that snapshot was held at the first
+ * read (then the floor was below it) or was written in between (then its
+ * writer lowered the floor before it committed, so before the second
+ * read).  That holds unless a sweep raised the floor in between, past a
+ * hold that ended after the snapshot was taken: then the reader does not
+ * trust the floor (floor_raises, bumped before and after each raise, as a
+ * sequence lock, tells it).  Without shared memory, or before a sweep, the
+ * floor is DT_NOBEGIN and the read walks the whole overdue range, as before.
  *
  * A hold written behind the extension's back (COPY, INSERT by hand, a
  * restore) does not lower the floor: until the next sweep a refusal may
@@ -64,18 +67,40 @@
 #include "rows.h"
 #include "shmem.h"
 
+ExpiryFloorRead
+expiry_floor_before(void)
+{
+	InvDbSlot  *slot = shmem_my_slot();
+	ExpiryFloorRead r = {DT_NOBEGIN, 0};
+
+	if (slot == NULL)
+		return r;
+	r.raises = pg_atomic_read_u64(&slot->floor_raises);
+	pg_read_barrier();
+	r.floor = (TimestampTz) pg_atomic_read_u64(&slot->floor);
+	/* both read before whatever the caller reads next (its snapshot) */
+	pg_memory_barrier();
+	return r;
+}
+
 TimestampTz
-expiry_floor_read(void)
+expiry_floor_after(ExpiryFloorRead before)
 {
 	InvDbSlot  *slot = shmem_my_slot();
 	TimestampTz floor;
+	uint64		raises;
 
-	if (slot == NULL)
+	if (slot == NULL || before.floor == DT_NOBEGIN)
 		return DT_NOBEGIN;
+	/* read after whatever the caller read before (its snapshot) */
+	pg_memory_barrier();
 	floor = (TimestampTz) pg_atomic_read_u64(&slot->floor);
-	/* read before whatever the caller reads next (its snapshot) */
 	pg_read_barrier();
-	return floor;
+	raises = pg_atomic_read_u64(&slot->floor_raises);
+	/* a raise began or ended in between, or the slot is another's now */
+	if (raises != before.raises || (raises & 1) != 0 || slot->dboid != MyDatabaseId)
+		return DT_NOBEGIN;
+	return Min(before.floor, floor);
 }
 
 void
@@ -154,10 +179,33 @@ expiry_floor_refresh(void)
 		return;
 	}
 
+	/*
+	 * Tables made anew in this transaction (a TRUNCATE) may yet give way to
+	 * the old ones, with their holds: nothing to learn from them.
+	 */
+	if (holds->rd_createSubid != InvalidSubTransactionId ||
+		holds->rd_firstRelfilenodeSubid != InvalidSubTransactionId ||
+		by_expiry->rd_createSubid != InvalidSubTransactionId ||
+		by_expiry->rd_firstRelfilenodeSubid != InvalidSubTransactionId)
+	{
+		relation_close(by_expiry, NoLock);
+		relation_close(holds, NoLock);
+		return;
+	}
+
 	SpinLockAcquire(&slot->floor_mutex);
 	gen = ++slot->floor_gen;
 	slot->floor_lowest = DT_NOEND;
+	/* the slot went to another database since we looked it up */
+	if (slot->dboid != MyDatabaseId)
+		gen = 0;
 	SpinLockRelease(&slot->floor_mutex);
+	if (gen == 0)
+	{
+		relation_close(by_expiry, NoLock);
+		relation_close(holds, NoLock);
+		return;
+	}
 
 	hold = table_slot_create(holds, NULL);
 	scan = index_beginscan(holds, by_expiry, SnapshotAny, 0, 0);
@@ -165,13 +213,15 @@ expiry_floor_refresh(void)
 	while (index_getnext_slot(scan, ForwardScanDirection, hold))
 	{
 		bool		isnull;
-		text	   *state = DatumGetTextPP(slot_getattr(hold, state_att, &isnull));
+		Datum		state;
 
 		CHECK_FOR_INTERRUPTS();
+		if (!not_gone_for_good(hold))
+			continue;
 		/* an entry of a version that is no longer held: step over it */
-		if (!not_gone_for_good(hold) ||
-			isnull || VARSIZE_ANY_EXHDR(state) != 4 ||
-			memcmp(VARDATA_ANY(state), "held", 4) != 0)
+		state = slot_getattr(hold, state_att, &isnull);
+		if (isnull || VARSIZE_ANY_EXHDR(DatumGetTextPP(state)) != 4 ||
+			memcmp(VARDATA_ANY(DatumGetTextPP(state)), "held", 4) != 0)
 			continue;
 		earliest = DatumGetTimestampTz(slot_getattr(hold, expires_att, &isnull));
 		break;
@@ -182,7 +232,14 @@ expiry_floor_refresh(void)
 	relation_close(holds, NoLock);
 
 	SpinLockAcquire(&slot->floor_mutex);
-	if (slot->floor_gen == gen)
+	if (slot->floor_gen == gen && slot->dboid == MyDatabaseId)
+	{
+		/* odd while the floor may be higher than a reader's first look */
+		pg_atomic_fetch_add_u64(&slot->floor_raises, 1);
+		pg_write_barrier();
 		pg_atomic_write_u64(&slot->floor, (uint64) Min(earliest, slot->floor_lowest));
+		pg_write_barrier();
+		pg_atomic_fetch_add_u64(&slot->floor_raises, 1);
+	}
 	SpinLockRelease(&slot->floor_mutex);
 }

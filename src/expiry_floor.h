@@ -14,10 +14,20 @@
 
 /*
  * This database's floor: no hold in state 'held', committed or not yet,
- * expires before it.  DT_NOBEGIN when it is not known (no shared memory,
- * no sweep yet since the server started).
+ * expires before it.  A reader that looks for overdue holds in a snapshot
+ * calls expiry_floor_before() before it takes the snapshot and
+ * expiry_floor_after() once it has it; the latter gives the bound to read
+ * from: DT_NOBEGIN when it is not known (no shared memory, no sweep yet
+ * since the server started, or a sweep raised the floor in between).
  */
-extern TimestampTz expiry_floor_read(void);
+typedef struct ExpiryFloorRead
+{
+	TimestampTz floor;
+	uint64		raises;
+} ExpiryFloorRead;
+
+extern ExpiryFloorRead expiry_floor_before(void);
+extern TimestampTz expiry_floor_after(ExpiryFloorRead before);
 
 /*
  * A version of a hold in state 'held' that expires at expires was just

@@ -335,11 +335,11 @@ reserve_one(const ReserveRequest *req, ReserveOutcome *out, int64 *avail,
 	TimestampTz now;
 	Datum		sku = CStringGetTextDatum(line->sku);
 	Datum		qty = Int64GetDatum(line->qty);
-	TimestampTz floor = DT_NOBEGIN;
+	ExpiryFloorRead floor = {DT_NOBEGIN, 0};
 
 	/* for a refusal: the expiry floor, read before the snapshot is taken */
 	if (verdict != NULL)
-		floor = expiry_floor_read();
+		floor = expiry_floor_before();
 	inv_rows_begin(&rows, reserve_one_tables, lengthof(reserve_one_tables));
 	available_att = inv_rows_attnum(&rows, ONE_STOCK, "available");
 
@@ -362,9 +362,9 @@ reserve_one(const ReserveRequest *req, ReserveOutcome *out, int64 *avail,
 		avail[0] = stock == NULL ? -1 :
 			DatumGetInt64(slot_getattr(stock, available_att, &isnull));
 		/* ... and after (expiry_floor.c) */
-		floor = Min(floor, expiry_floor_read());
 		*verdict = availability_judge(req->cart, avail, inv_rows_snapshot(&rows),
-									  GetCurrentTimestamp(), floor);
+									  GetCurrentTimestamp(),
+									  expiry_floor_after(floor));
 		inv_rows_end(&rows);
 		return false;
 	}

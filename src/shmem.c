@@ -73,7 +73,20 @@ shmem_request(void)
 static void
 slot_reset(InvDbSlot *slot, Oid dboid)
 {
-	slot->dboid = dboid;
+	/*
+	 * A backend of the database that had the slot may still be lowering its
+	 * floor: the lock was made once, at startup, and is taken here.  Lower
+	 * is always safe; a recomputation under way sees floor_gen move on and
+	 * publishes nothing.  The floor is reset before the slot is given its
+	 * database (barrier below): a backend that finds its database in the
+	 * slot never reads the floor of the one before.
+	 */
+	SpinLockAcquire(&slot->floor_mutex);
+	pg_atomic_write_u64(&slot->floor, (uint64) DT_NOBEGIN);
+	slot->floor_lowest = DT_NOEND;
+	slot->floor_gen++;
+	SpinLockRelease(&slot->floor_mutex);
+
 	slot->worker_pid = 0;
 	slot->worker_latch = NULL;
 	slot->extension_present = false;
@@ -87,18 +100,8 @@ slot_reset(InvDbSlot *slot, Oid dboid)
 	pg_atomic_init_u64(&slot->last_sweep_at, 0);
 	pg_atomic_init_u64(&slot->last_sweep_us, 0);
 	pg_atomic_init_u64(&slot->stats_since, (uint64) GetCurrentTimestamp());
-
-	/*
-	 * A backend of the database that had the slot may still be lowering its
-	 * floor: the lock was made once, at startup, and is taken here.  Lower
-	 * is always safe; a recomputation under way sees floor_gen move on and
-	 * publishes nothing.
-	 */
-	SpinLockAcquire(&slot->floor_mutex);
-	pg_atomic_write_u64(&slot->floor, (uint64) DT_NOBEGIN);
-	slot->floor_lowest = DT_NOEND;
-	slot->floor_gen++;
-	SpinLockRelease(&slot->floor_mutex);
+	pg_write_barrier();
+	slot->dboid = dboid;
 }
 
 static void
@@ -123,6 +126,7 @@ shmem_startup(void)
 		{
 			SpinLockInit(&inv_shared->slots[i].floor_mutex);
 			pg_atomic_init_u64(&inv_shared->slots[i].floor, (uint64) DT_NOBEGIN);
+			pg_atomic_init_u64(&inv_shared->slots[i].floor_raises, 0);
 			inv_shared->slots[i].floor_gen = 0;
 			slot_reset(&inv_shared->slots[i], InvalidOid);
 		}

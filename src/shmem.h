@@ -53,13 +53,15 @@ typedef struct InvDbSlot
 	pg_atomic_uint64 stats_since;	/* TimestampTz of the slot's claim or reset */
 
 	/*
-	 * The expiry floor (expiry_floor.c): floor is read without a lock and
-	 * written under floor_mutex, which guards the other two.  floor_lowest:
-	 * the earliest expiry written since the current recomputation began;
+	 * The expiry floor (expiry_floor.c): floor and floor_raises are read
+	 * without a lock and written under floor_mutex, which guards the other
+	 * two.  floor_raises: recomputations published; floor_lowest: the
+	 * earliest expiry written since the current recomputation began;
 	 * floor_gen: recomputations begun, and slot resets.
 	 */
 	slock_t		floor_mutex;
 	pg_atomic_uint64 floor;		/* TimestampTz */
+	pg_atomic_uint64 floor_raises;
 	TimestampTz floor_lowest;
 	uint64		floor_gen;
 } InvDbSlot;
