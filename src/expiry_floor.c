@@ -71,10 +71,11 @@ ExpiryFloorRead
 expiry_floor_before(void)
 {
 	InvDbSlot  *slot = shmem_my_slot();
-	ExpiryFloorRead r = {DT_NOBEGIN, 0};
+	ExpiryFloorRead r = {NULL, DT_NOBEGIN, 0};
 
 	if (slot == NULL)
 		return r;
+	r.slot = slot;
 	r.raises = pg_atomic_read_u64(&slot->floor_raises);
 	pg_read_barrier();
 	r.floor = (TimestampTz) pg_atomic_read_u64(&slot->floor);
@@ -86,7 +87,8 @@ expiry_floor_before(void)
 TimestampTz
 expiry_floor_after(ExpiryFloorRead before)
 {
-	InvDbSlot  *slot = shmem_my_slot();
+	/* the slot read before: the counts of two slots say nothing together */
+	InvDbSlot  *slot = before.slot;
 	TimestampTz floor;
 	uint64		raises;
 
@@ -168,8 +170,11 @@ expiry_floor_refresh(void)
 		state_att = get_attnum(RelationGetRelid(holds), "state");
 		expires_att = get_attnum(RelationGetRelid(holds), "expires_at");
 	}
+	/* an index being built (CREATE INDEX CONCURRENTLY) may lack entries */
 	if (by_expiry == NULL || state_att == InvalidAttrNumber ||
-		expires_att == InvalidAttrNumber)
+		expires_att == InvalidAttrNumber ||
+		!by_expiry->rd_index->indisvalid || !by_expiry->rd_index->indisready ||
+		by_expiry->rd_index->indrelid != RelationGetRelid(holds))
 	{
 		/* not our tables: the floor stays as it is */
 		if (by_expiry != NULL)

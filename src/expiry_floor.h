@@ -22,6 +22,7 @@
  */
 typedef struct ExpiryFloorRead
 {
+	struct InvDbSlot *slot;		/* the slot read; NULL: none */
 	TimestampTz floor;
 	uint64		raises;
 } ExpiryFloorRead;

@@ -335,7 +335,7 @@ reserve_one(const ReserveRequest *req, ReserveOutcome *out, int64 *avail,
 	TimestampTz now;
 	Datum		sku = CStringGetTextDatum(line->sku);
 	Datum		qty = Int64GetDatum(line->qty);
-	ExpiryFloorRead floor = {DT_NOBEGIN, 0};
+	ExpiryFloorRead floor = {NULL, DT_NOBEGIN, 0};
 
 	/* for a refusal: the expiry floor, read before the snapshot is taken */
 	if (verdict != NULL)

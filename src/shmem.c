@@ -83,6 +83,7 @@ slot_reset(InvDbSlot *slot, Oid dboid)
 	 */
 	SpinLockAcquire(&slot->floor_mutex);
 	pg_atomic_write_u64(&slot->floor, (uint64) DT_NOBEGIN);
+	pg_atomic_fetch_add_u64(&slot->floor_raises, 2);
 	slot->floor_lowest = DT_NOEND;
 	slot->floor_gen++;
 	SpinLockRelease(&slot->floor_mutex);
