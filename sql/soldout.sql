@@ -121,3 +121,15 @@ SELECT test_keep('fl6', inv_reserve('FL-D', 1)) IS NOT NULL AS reclaimed;
 SELECT * FROM test_holds('FL-B');
 SELECT * FROM test_holds('FL-C');
 SELECT * FROM test_holds('FL-D');
+-- a sweep in a transaction that emptied the holds' table learns nothing
+-- from it: once that transaction rolls back, the overdue hold is there
+-- again, below the floor, and a reserve still finds and reclaims it
+SELECT inv_set_stock('FL-T', 1);
+SELECT test_keep('fl7', inv_reserve('FL-T', 1, '200 milliseconds')) IS NOT NULL AS reserved;
+SELECT pg_sleep(0.3);
+BEGIN;
+TRUNCATE inventory.reservation CASCADE;
+SELECT inv_sweep(1000) AS expired;
+ROLLBACK;
+SELECT test_keep('fl8', inv_reserve('FL-T', 1)) IS NOT NULL AS reclaimed;
+SELECT * FROM test_holds('FL-T');

@@ -148,72 +148,41 @@ not_gone_for_good(TupleTableSlot *slot)
 		res == HEAPTUPLE_DELETE_IN_PROGRESS;
 }
 
-void
-expiry_floor_refresh(void)
+/*
+ * Can the floor be learned from these relations: ours, the index valid and
+ * ready (not one CREATE INDEX CONCURRENTLY is still building), and neither
+ * made anew in this transaction (a TRUNCATE, which may yet give way to the
+ * old ones, with their holds)?  Sets the columns the read needs.
+ */
+static bool
+floor_source_usable(Relation holds, Relation by_expiry,
+					AttrNumber *state_att, AttrNumber *expires_att)
 {
-	InvDbSlot  *slot = shmem_my_slot();
-	Relation	holds;
-	Relation	by_expiry;
-	AttrNumber	state_att = InvalidAttrNumber;
-	AttrNumber	expires_att = InvalidAttrNumber;
-	TupleTableSlot *hold;
-	IndexScanDesc scan;
-	TimestampTz earliest = DT_NOEND;
-	uint64		gen;
-
-	if (slot == NULL)
-		return;
-	holds = inv_open_named("reservation", false, AccessShareLock);
-	by_expiry = inv_open_named("reservation_held_expires_at_idx", true, AccessShareLock);
-	if (holds != NULL)
-	{
-		state_att = get_attnum(RelationGetRelid(holds), "state");
-		expires_att = get_attnum(RelationGetRelid(holds), "expires_at");
-	}
-	/* an index being built (CREATE INDEX CONCURRENTLY) may lack entries */
-	if (by_expiry == NULL || state_att == InvalidAttrNumber ||
-		expires_att == InvalidAttrNumber ||
+	if (holds == NULL || by_expiry == NULL ||
 		!by_expiry->rd_index->indisvalid || !by_expiry->rd_index->indisready ||
-		by_expiry->rd_index->indrelid != RelationGetRelid(holds))
-	{
-		/* not our tables: the floor stays as it is */
-		if (by_expiry != NULL)
-			relation_close(by_expiry, NoLock);
-		if (holds != NULL)
-			relation_close(holds, NoLock);
-		return;
-	}
-
-	/*
-	 * Tables made anew in this transaction (a TRUNCATE) may yet give way to
-	 * the old ones, with their holds: nothing to learn from them.
-	 */
-	if (holds->rd_createSubid != InvalidSubTransactionId ||
+		by_expiry->rd_index->indrelid != RelationGetRelid(holds) ||
+		holds->rd_createSubid != InvalidSubTransactionId ||
 		holds->rd_firstRelfilenodeSubid != InvalidSubTransactionId ||
 		by_expiry->rd_createSubid != InvalidSubTransactionId ||
 		by_expiry->rd_firstRelfilenodeSubid != InvalidSubTransactionId)
-	{
-		relation_close(by_expiry, NoLock);
-		relation_close(holds, NoLock);
-		return;
-	}
+		return false;
+	*state_att = get_attnum(RelationGetRelid(holds), "state");
+	*expires_att = get_attnum(RelationGetRelid(holds), "expires_at");
+	return *state_att != InvalidAttrNumber && *expires_att != InvalidAttrNumber;
+}
 
-	SpinLockAcquire(&slot->floor_mutex);
-	gen = ++slot->floor_gen;
-	slot->floor_lowest = DT_NOEND;
-	/* the slot went to another database since we looked it up */
-	if (slot->dboid != MyDatabaseId)
-		gen = 0;
-	SpinLockRelease(&slot->floor_mutex);
-	if (gen == 0)
-	{
-		relation_close(by_expiry, NoLock);
-		relation_close(holds, NoLock);
-		return;
-	}
+/*
+ * The expiry of the first held version in the index that is not gone for
+ * good; DT_NOEND when there is none.
+ */
+static TimestampTz
+first_held_expiry(Relation holds, Relation by_expiry,
+				  AttrNumber state_att, AttrNumber expires_att)
+{
+	TupleTableSlot *hold = table_slot_create(holds, NULL);
+	IndexScanDesc scan = index_beginscan(holds, by_expiry, SnapshotAny, 0, 0);
+	TimestampTz earliest = DT_NOEND;
 
-	hold = table_slot_create(holds, NULL);
-	scan = index_beginscan(holds, by_expiry, SnapshotAny, 0, 0);
 	index_rescan(scan, NULL, 0, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, hold))
 	{
@@ -233,18 +202,48 @@ expiry_floor_refresh(void)
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(hold);
-	relation_close(by_expiry, NoLock);
-	relation_close(holds, NoLock);
+	return earliest;
+}
 
-	SpinLockAcquire(&slot->floor_mutex);
-	if (slot->floor_gen == gen && slot->dboid == MyDatabaseId)
+void
+expiry_floor_refresh(void)
+{
+	InvDbSlot  *slot = shmem_my_slot();
+	Relation	holds;
+	Relation	by_expiry;
+	AttrNumber	state_att;
+	AttrNumber	expires_att;
+	TimestampTz earliest;
+	uint64		gen;
+
+	if (slot == NULL)
+		return;
+	holds = inv_open_named("reservation", false, AccessShareLock);
+	by_expiry = inv_open_named("reservation_held_expires_at_idx", true, AccessShareLock);
+	if (floor_source_usable(holds, by_expiry, &state_att, &expires_att))
 	{
-		/* odd while the floor may be higher than a reader's first look */
-		pg_atomic_fetch_add_u64(&slot->floor_raises, 1);
-		pg_write_barrier();
-		pg_atomic_write_u64(&slot->floor, (uint64) Min(earliest, slot->floor_lowest));
-		pg_write_barrier();
-		pg_atomic_fetch_add_u64(&slot->floor_raises, 1);
+		/* a recomputation begins, unless the slot went to another database */
+		SpinLockAcquire(&slot->floor_mutex);
+		gen = ++slot->floor_gen;
+		slot->floor_lowest = DT_NOEND;
+		SpinLockRelease(&slot->floor_mutex);
+
+		earliest = first_held_expiry(holds, by_expiry, state_att, expires_att);
+
+		SpinLockAcquire(&slot->floor_mutex);
+		if (slot->floor_gen == gen && slot->dboid == MyDatabaseId)
+		{
+			/* odd while the floor may be higher than a reader's first look */
+			pg_atomic_fetch_add_u64(&slot->floor_raises, 1);
+			pg_write_barrier();
+			pg_atomic_write_u64(&slot->floor, (uint64) Min(earliest, slot->floor_lowest));
+			pg_write_barrier();
+			pg_atomic_fetch_add_u64(&slot->floor_raises, 1);
+		}
+		SpinLockRelease(&slot->floor_mutex);
 	}
-	SpinLockRelease(&slot->floor_mutex);
+	if (by_expiry != NULL)
+		relation_close(by_expiry, NoLock);
+	if (holds != NULL)
+		relation_close(holds, NoLock);
 }
