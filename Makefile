@@ -12,7 +12,7 @@ PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare
 
 # pg_regress reads sql/NAME.sql and compares with expected/NAME.out
-REGRESS = setup stock reserve cart soldout commit_release sweep verify relay stats limits upgrade
+REGRESS = setup stock reserve cart soldout commit_release sweep verify relay stats limits upgrade tables_schema
 REGRESS_OPTS = --load-extension=inventory
 # isolation specs live in specs/
 ISOLATION = sweeper_off last_unit cart_deadlock commit_vs_release double_commit \

@@ -3,6 +3,13 @@
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
 \echo Use "ALTER EXTENSION inventory UPDATE TO '0.2.0'" to load this file. \quit
 
+-- search_path: the tables' schema (inventory--0.1.0.sql)
+SELECT pg_catalog.set_config('search_path', pg_catalog.format('%I, pg_temp', n.nspname), true)
+  FROM pg_catalog.pg_extension e
+  JOIN pg_catalog.pg_class c ON c.oid = ANY (e.extconfig) AND c.relname = 'stock'
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE e.extname = 'inventory';
+
 /*
  * There is no inventory--0.2.0.sql: CREATE EXTENSION runs the 0.1.0 script
  * and then this one, so every install walks the upgrade path that existing
@@ -29,7 +36,7 @@
  * set again here to say that it matters, and inv_outbox_next refuses to
  * run with any other value.
  */
-ALTER SEQUENCE inventory.outbox_seq_seq CACHE 1;
+ALTER SEQUENCE outbox_seq_seq CACHE 1;
 
 /*
  * One row: H, and a candidate (pending_seq, pending_xid) that becomes H
@@ -40,7 +47,7 @@ ALTER SEQUENCE inventory.outbox_seq_seq CACHE 1;
  * that a FOR ALL TABLES publication (Debezium's default) does not refuse
  * its updates.
  */
-CREATE TABLE inventory.outbox_horizon (
+CREATE TABLE outbox_horizon (
 	onerow			boolean PRIMARY KEY DEFAULT true CHECK (onerow),
 	safe_seq		bigint NOT NULL DEFAULT 0 CHECK (safe_seq >= 0),
 	pending_seq		bigint,
@@ -48,28 +55,28 @@ CREATE TABLE inventory.outbox_horizon (
 	CONSTRAINT outbox_horizon_pending_complete
 		CHECK ((pending_seq IS NULL) = (pending_xid IS NULL))
 );
-COMMENT ON TABLE inventory.outbox_horizon IS 'the outbox relay''s safe horizon: every event up to safe_seq was written by a finished transaction';
-INSERT INTO inventory.outbox_horizon DEFAULT VALUES;
+COMMENT ON TABLE outbox_horizon IS 'the outbox relay''s safe horizon: every event up to safe_seq was written by a finished transaction';
+INSERT INTO outbox_horizon DEFAULT VALUES;
 
 -- The relays' positions: user data, kept by pg_dump.
-CREATE TABLE inventory.outbox_consumer (
+CREATE TABLE outbox_consumer (
 	consumer		text PRIMARY KEY CHECK (consumer <> ''),
 	acked_seq		bigint NOT NULL CHECK (acked_seq >= 0),
 	subscribed_at	timestamptz NOT NULL,
 	acked_at		timestamptz
 );
-COMMENT ON TABLE inventory.outbox_consumer IS 'outbox relays: each has acknowledged every event up to acked_seq';
-SELECT pg_catalog.pg_extension_config_dump('inventory.outbox_consumer', '');
+COMMENT ON TABLE outbox_consumer IS 'outbox relays: each has acknowledged every event up to acked_seq';
+SELECT pg_catalog.pg_extension_config_dump('outbox_consumer', '');
 
-CREATE VIEW inventory.outbox_consumers AS
+CREATE VIEW outbox_consumers AS
 SELECT c.consumer,
 	   c.acked_seq,
-	   (SELECT pg_catalog.count(*) FROM inventory.outbox o
+	   (SELECT pg_catalog.count(*) FROM outbox o
 		 WHERE o.seq > c.acked_seq) AS backlog,
 	   c.subscribed_at,
 	   c.acked_at
-  FROM inventory.outbox_consumer c;
-COMMENT ON VIEW inventory.outbox_consumers IS 'outbox relays, with the number of events each has not acknowledged yet';
+  FROM outbox_consumer c;
+COMMENT ON VIEW outbox_consumers IS 'outbox relays, with the number of events each has not acknowledged yet';
 
 CREATE FUNCTION @extschema@.inv_outbox_subscribe(consumer text, start_after bigint DEFAULT NULL)
 RETURNS bigint
@@ -86,7 +93,7 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.inv_outbox_unsubscribe(text) IS 'forget an outbox consumer; false when there was none';
 
 CREATE FUNCTION @extschema@.inv_outbox_next(consumer text, max_events integer DEFAULT 100)
-RETURNS SETOF inventory.outbox
+RETURNS SETOF outbox
 AS 'MODULE_PATHNAME', 'inv_outbox_next'
 LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
@@ -99,8 +106,8 @@ LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.inv_outbox_ack(text, bigint) IS 'move the consumer''s position forward to upto_seq; returns the position';
 
-REVOKE ALL ON TABLE inventory.outbox_horizon, inventory.outbox_consumer,
-				   inventory.outbox_consumers FROM PUBLIC;
+REVOKE ALL ON TABLE outbox_horizon, outbox_consumer,
+				   outbox_consumers FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.inv_outbox_subscribe(text, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.inv_outbox_unsubscribe(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.inv_outbox_next(text, integer) FROM PUBLIC;
@@ -113,21 +120,21 @@ REVOKE ALL ON FUNCTION @extschema@.inv_outbox_ack(text, bigint) FROM PUBLIC;
  * It leaves two notes so that inv_verify's books still balance: units sold
  * by purged holds, and the time of the newest purged event.
  */
-CREATE TABLE inventory.purged_sales (
+CREATE TABLE purged_sales (
 	sku		text PRIMARY KEY,
 	qty		bigint NOT NULL CHECK (qty >= 0)
 );
-COMMENT ON TABLE inventory.purged_sales IS 'units sold by committed holds that retention has purged, per SKU';
+COMMENT ON TABLE purged_sales IS 'units sold by committed holds that retention has purged, per SKU';
 
 -- At most one row; none until the first purge of an event.
-CREATE TABLE inventory.purge_state (
+CREATE TABLE purge_state (
 	singleton		boolean PRIMARY KEY DEFAULT true CHECK (singleton),
 	events_before	timestamptz NOT NULL
 );
-COMMENT ON TABLE inventory.purge_state IS 'occurred_at of the newest outbox event retention has purged';
+COMMENT ON TABLE purge_state IS 'occurred_at of the newest outbox event retention has purged';
 
-SELECT pg_catalog.pg_extension_config_dump('inventory.purged_sales', '');
-SELECT pg_catalog.pg_extension_config_dump('inventory.purge_state', '');
+SELECT pg_catalog.pg_extension_config_dump('purged_sales', '');
+SELECT pg_catalog.pg_extension_config_dump('purge_state', '');
 
 CREATE FUNCTION @extschema@.inv_purge(max_rows integer DEFAULT 1000)
 RETURNS bigint
@@ -140,41 +147,41 @@ COMMENT ON FUNCTION @extschema@.inv_purge(integer) IS 'purge up to max_rows fini
 CREATE OR REPLACE FUNCTION @extschema@.inv_verify()
 RETURNS TABLE (sku text, problem text, expected bigint, actual bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+SET search_path FROM CURRENT
 AS $$
 	WITH purged AS (
 		-- events older than this may be gone; check only younger ones
 		SELECT coalesce(max(p.events_before), '-infinity') AS before
-		  FROM inventory.purge_state p),
+		  FROM purge_state p),
 	held AS (
 		SELECT l.sku, sum(l.qty)::bigint AS qty
-		  FROM inventory.reservation_line l
-		  JOIN inventory.reservation r ON r.id = l.reservation_id
+		  FROM reservation_line l
+		  JOIN reservation r ON r.id = l.reservation_id
 		 WHERE r.state = 'held'
 		 GROUP BY l.sku),
 	sold AS (
 		SELECT x.sku, sum(x.qty)::bigint AS qty
 		  FROM (SELECT l.sku, l.qty
-				  FROM inventory.reservation_line l
-				  JOIN inventory.reservation r ON r.id = l.reservation_id
+				  FROM reservation_line l
+				  JOIN reservation r ON r.id = l.reservation_id
 				 WHERE r.state = 'committed'
 				UNION ALL
-				SELECT p.sku, p.qty FROM inventory.purged_sales p) x
+				SELECT p.sku, p.qty FROM purged_sales p) x
 		 GROUP BY x.sku),
 	adjusted AS (
 		SELECT a.sku, sum(a.delta)::bigint AS qty
-		  FROM inventory.adjustment a
+		  FROM adjustment a
 		 GROUP BY a.sku),
 	recent AS (
-		SELECT r.* FROM inventory.reservation r, purged
+		SELECT r.* FROM reservation r, purged
 		 WHERE r.created_at > purged.before)
 	SELECT s.sku, 'reserved is not the sum of held lines', coalesce(h.qty, 0), s.reserved
-	  FROM inventory.stock s LEFT JOIN held h ON h.sku = s.sku
+	  FROM stock s LEFT JOIN held h ON h.sku = s.sku
 	 WHERE s.reserved <> coalesce(h.qty, 0)
 	UNION ALL
 	SELECT s.sku, 'on_hand is not adjustments minus committed lines',
 		   coalesce(a.qty, 0) - coalesce(c.qty, 0), s.on_hand
-	  FROM inventory.stock s
+	  FROM stock s
 	  LEFT JOIN adjusted a ON a.sku = s.sku
 	  LEFT JOIN sold c ON c.sku = s.sku
 	 WHERE s.on_hand <> coalesce(a.qty, 0) - coalesce(c.qty, 0)
@@ -182,11 +189,11 @@ AS $$
 	SELECT coalesce(a.sku, e.sku), 'stock.adjusted events do not match the ledger',
 		   coalesce(a.n, 0), coalesce(e.n, 0)
 	  FROM (SELECT a.sku, count(*) AS n
-			  FROM inventory.adjustment a, purged
+			  FROM adjustment a, purged
 			 WHERE a.created_at > purged.before
 			 GROUP BY a.sku) a
 	  FULL JOIN (SELECT o.aggregateid AS sku, count(*) AS n
-				   FROM inventory.outbox o, purged
+				   FROM outbox o, purged
 				  WHERE o.aggregatetype = 'stock' AND o.type = 'stock.adjusted'
 					AND o.occurred_at > purged.before
 				  GROUP BY o.aggregateid) e ON e.sku = a.sku
@@ -194,7 +201,7 @@ AS $$
 	UNION ALL
 	SELECT r.id::text, 'reservation has not exactly one reservation.held event', 1, count(o.id)
 	  FROM recent r
-	  LEFT JOIN inventory.outbox o
+	  LEFT JOIN outbox o
 		ON o.aggregatetype = 'reservation' AND o.aggregateid = r.id::text
 	   AND o.type = 'reservation.held'
 	 GROUP BY r.id
@@ -203,7 +210,7 @@ AS $$
 	SELECT r.id::text, 'reservation has not exactly one terminal event',
 		   CASE WHEN r.state = 'held' THEN 0 ELSE 1 END, count(o.id)
 	  FROM recent r
-	  LEFT JOIN inventory.outbox o
+	  LEFT JOIN outbox o
 		ON o.aggregatetype = 'reservation' AND o.aggregateid = r.id::text
 	   AND o.type IN ('reservation.committed', 'reservation.released', 'reservation.expired')
 	 GROUP BY r.id, r.state
@@ -212,7 +219,7 @@ AS $$
 	SELECT r.id::text, 'terminal event does not match the state', 1, 0
 	  FROM recent r
 	 WHERE r.state <> 'held'
-	   AND NOT EXISTS (SELECT 1 FROM inventory.outbox o
+	   AND NOT EXISTS (SELECT 1 FROM outbox o
 						WHERE o.aggregatetype = 'reservation'
 						  AND o.aggregateid = r.id::text
 						  AND o.type = 'reservation.' || r.state)
@@ -225,7 +232,7 @@ $$;
  * library is in shared_preload_libraries.  The rest is read from the
  * tables when the view is queried.
  */
-CREATE FUNCTION inventory.stats_counters(
+CREATE FUNCTION stats_counters(
 	OUT reserves bigint,
 	OUT replays bigint,
 	OUT refused_insufficient_stock bigint,
@@ -244,9 +251,9 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'inv_stats_counters'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION inventory.stats_counters() IS 'this database''s counters from shared memory; use the view inventory.stats';
+COMMENT ON FUNCTION stats_counters() IS 'this database''s counters from shared memory; use the view inventory.stats';
 
-CREATE VIEW inventory.stats AS
+CREATE VIEW stats AS
 SELECT c.reserves,
 	   c.replays,
 	   c.refused_insufficient_stock,
@@ -264,15 +271,15 @@ SELECT c.reserves,
 	   c.purged_events,
 	   c.sweeper_pid,
 	   c.stats_since
-  FROM inventory.stats_counters() c,
+  FROM stats_counters() c,
 	   (SELECT pg_catalog.count(*) AS overdue_holds,
 			   pg_catalog.min(r.expires_at) AS oldest_expiry
-		  FROM inventory.reservation r
+		  FROM reservation r
 		 WHERE r.state = 'held' AND r.expires_at <= pg_catalog.clock_timestamp()) o,
 	   (SELECT coalesce(pg_catalog.jsonb_object_agg(k.consumer, k.backlog), '{}')
 			   AS outbox_backlog
-		  FROM inventory.outbox_consumers k) b;
-COMMENT ON VIEW inventory.stats IS 'what the extension did since stats_since, and whether the sweeper and the relays keep up';
+		  FROM outbox_consumers k) b;
+COMMENT ON VIEW stats IS 'what the extension did since stats_since, and whether the sweeper and the relays keep up';
 
 CREATE FUNCTION @extschema@.inv_stats_reset()
 RETURNS timestamptz
@@ -282,21 +289,25 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.inv_stats_reset() IS 'zero this database''s counters in inventory.stats';
 
 -- The launcher starts a sweeper here once this transaction commits.
-CREATE FUNCTION inventory.worker_wake()
+CREATE FUNCTION worker_wake()
 RETURNS void
 AS 'MODULE_PATHNAME', 'inv_worker_wake'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION inventory.worker_wake() IS 'after commit, have the launcher start a sweeper in this database (run by the extension''s scripts)';
-SELECT inventory.worker_wake();
+COMMENT ON FUNCTION worker_wake() IS 'after commit, have the launcher start a sweeper in this database (run by the extension''s scripts)';
+SELECT worker_wake();
 
-REVOKE ALL ON inventory.purged_sales, inventory.purge_state, inventory.stats FROM PUBLIC;
+REVOKE ALL ON purged_sales, purge_state, stats FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.inv_purge(integer) FROM PUBLIC;
-REVOKE ALL ON FUNCTION inventory.stats_counters() FROM PUBLIC;
+REVOKE ALL ON FUNCTION stats_counters() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.inv_stats_reset() FROM PUBLIC;
-REVOKE ALL ON FUNCTION inventory.worker_wake() FROM PUBLIC;
+REVOKE ALL ON FUNCTION worker_wake() FROM PUBLIC;
 
 -- Monitoring roles may read the statistics.
-GRANT USAGE ON SCHEMA inventory TO pg_monitor;
-GRANT SELECT ON inventory.stats TO pg_monitor;
-GRANT EXECUTE ON FUNCTION inventory.stats_counters() TO pg_monitor;
+DO $usage$
+BEGIN
+	EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA %I TO pg_monitor', pg_catalog.current_schema());
+END
+$usage$;
+GRANT SELECT ON stats TO pg_monitor;
+GRANT EXECUTE ON FUNCTION stats_counters() TO pg_monitor;

@@ -4,16 +4,55 @@
 \echo Use "CREATE EXTENSION inventory" to load this file. \quit
 
 /*
- * The tables live in their own schema, "inventory"; the functions live in
- * the schema CREATE EXTENSION installs into (@extschema@, public by
- * default), so that SELECT inv_reserve(...) works with the default
- * search_path.  The C code names every table with its schema.
+ * The functions live in the schema CREATE EXTENSION installs into
+ * (@extschema@, public by default), so that SELECT inv_reserve(...) works
+ * with the default search_path.  The tables live in a schema of their own,
+ * "inventory", created here.
+ *
+ * A database that already has a schema named "inventory" (the shop's own)
+ * gets the tables in the schema the extension is installed in instead,
+ * next to the functions: CREATE EXTENSION inventory SCHEMA s.  That is
+ * also how to put them in the shop's "inventory" itself (SCHEMA
+ * inventory).  Never public: a plain CREATE EXTENSION there fails with
+ * 42P06, as it always did, and says what to do.  pg_dump restores the
+ * extension WITH SCHEMA s after the shop's schemas, so a restore makes the
+ * same choice.
+ *
+ * The scripts name the tables through search_path, which holds the tables'
+ * schema alone (pg_catalog is searched first, pg_temp last); the update
+ * scripts find it again in the same way as the C code (src/schema.c): the
+ * schema of the configuration table "stock".
  */
-CREATE SCHEMA inventory;
-COMMENT ON SCHEMA inventory IS 'tables of the inventory extension: change them only through its functions';
+DO $schema$
+DECLARE
+	ext_schema	name;
+	tables		name := 'inventory';
+BEGIN
+	SELECT n.nspname INTO ext_schema
+	  FROM pg_catalog.pg_extension e
+	  JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+	 WHERE e.extname = 'inventory';
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = 'inventory') THEN
+		CREATE SCHEMA inventory;
+		COMMENT ON SCHEMA inventory IS 'tables of the inventory extension: change them only through its functions';
+		REVOKE ALL ON SCHEMA inventory FROM PUBLIC;
+	ELSIF ext_schema = 'public' THEN
+		RAISE EXCEPTION 'schema "inventory" already exists'
+			USING ERRCODE = 'duplicate_schema',
+				  DETAIL = 'The extension keeps its tables in a schema named inventory, which it creates, '
+						   'unless it is installed in a schema other than public: then they go there.',
+				  HINT = 'Install it in a schema of its own: CREATE SCHEMA inventory_engine; '
+						 'CREATE EXTENSION inventory SCHEMA inventory_engine;';
+	ELSE
+		tables := ext_schema;
+	END IF;
+	PERFORM pg_catalog.set_config('search_path',
+								  pg_catalog.format('%I, pg_temp', tables), true);
+END
+$schema$;
 
 -- Stock per SKU.  available = on_hand - reserved (holds in force).
-CREATE TABLE inventory.stock (
+CREATE TABLE stock (
 	sku			text PRIMARY KEY CHECK (sku <> ''),
 	on_hand		bigint NOT NULL CHECK (on_hand >= 0),
 	reserved	bigint NOT NULL DEFAULT 0 CHECK (reserved >= 0),
@@ -21,9 +60,9 @@ CREATE TABLE inventory.stock (
 	updated_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	CONSTRAINT stock_reserved_le_on_hand CHECK (reserved <= on_hand)
 );
-COMMENT ON TABLE inventory.stock IS 'units per SKU: on_hand in the warehouse, reserved by holds';
+COMMENT ON TABLE stock IS 'units per SKU: on_hand in the warehouse, reserved by holds';
 
-CREATE TABLE inventory.reservation (
+CREATE TABLE reservation (
 	id				uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
 	idempotency_key	text UNIQUE,
 	owner			text,
@@ -39,30 +78,30 @@ CREATE TABLE inventory.reservation (
 	CONSTRAINT reservation_expires_after_created
 		CHECK (expires_at > created_at)
 );
-COMMENT ON TABLE inventory.reservation IS 'holds: held until committed, released or expired';
+COMMENT ON TABLE reservation IS 'holds: held until committed, released or expired';
 
 -- The sweep and the reclaim of a reserve look for overdue holds only.
 CREATE INDEX reservation_held_expires_at_idx
-	ON inventory.reservation (expires_at) WHERE state = 'held';
+	ON reservation (expires_at) WHERE state = 'held';
 -- Retention purges finished holds by age.
 CREATE INDEX reservation_finished_at_idx
-	ON inventory.reservation (finished_at) WHERE finished_at IS NOT NULL;
+	ON reservation (finished_at) WHERE finished_at IS NOT NULL;
 
-CREATE TABLE inventory.reservation_line (
+CREATE TABLE reservation_line (
 	reservation_id	uuid NOT NULL
-		REFERENCES inventory.reservation (id) ON DELETE CASCADE,
-	sku				text NOT NULL REFERENCES inventory.stock (sku),
+		REFERENCES reservation (id) ON DELETE CASCADE,
+	sku				text NOT NULL REFERENCES stock (sku),
 	qty				bigint NOT NULL CHECK (qty > 0),
 	PRIMARY KEY (reservation_id, sku)
 );
-COMMENT ON TABLE inventory.reservation_line IS 'units of one SKU in one hold';
-CREATE INDEX reservation_line_sku_idx ON inventory.reservation_line (sku);
+COMMENT ON TABLE reservation_line IS 'units of one SKU in one hold';
+CREATE INDEX reservation_line_sku_idx ON reservation_line (sku);
 
 /*
  * Transactional outbox.  The column names are the defaults of Debezium's
  * outbox event router; seq is a commit-independent ordering key.
  */
-CREATE TABLE inventory.outbox (
+CREATE TABLE outbox (
 	id				uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
 	seq				bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
 	occurred_at		timestamptz NOT NULL,
@@ -71,26 +110,26 @@ CREATE TABLE inventory.outbox (
 	type			text NOT NULL,
 	payload			jsonb NOT NULL
 );
-COMMENT ON TABLE inventory.outbox IS 'one event per state change, written in the same transaction';
+COMMENT ON TABLE outbox IS 'one event per state change, written in the same transaction';
 
 -- Audit ledger of every manual change of on_hand (sales are committed holds).
-CREATE TABLE inventory.adjustment (
+CREATE TABLE adjustment (
 	id			bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-	sku			text NOT NULL REFERENCES inventory.stock (sku),
+	sku			text NOT NULL REFERENCES stock (sku),
 	delta		bigint NOT NULL,
 	on_hand		bigint NOT NULL CHECK (on_hand >= 0),
 	reason		text,
 	created_at	timestamptz NOT NULL
 );
-COMMENT ON TABLE inventory.adjustment IS 'ledger of inv_set_stock and inv_adjust: delta and resulting on_hand';
-CREATE INDEX adjustment_sku_idx ON inventory.adjustment (sku);
+COMMENT ON TABLE adjustment IS 'ledger of inv_set_stock and inv_adjust: delta and resulting on_hand';
+CREATE INDEX adjustment_sku_idx ON adjustment (sku);
 
 /*
  * Stock as a buyer sees it: a hold past its expiry no longer counts,
  * whether or not a sweep has run.  "overdue" is what the next sweep (or
  * the next reserve that needs it) will give back.
  */
-CREATE VIEW inventory.stock_levels AS
+CREATE VIEW stock_levels AS
 SELECT s.sku,
 	   s.on_hand,
 	   s.reserved - coalesce(o.qty, 0) AS reserved,
@@ -98,22 +137,22 @@ SELECT s.sku,
 	   s.version,
 	   s.updated_at,
 	   coalesce(o.qty, 0) AS overdue
-  FROM inventory.stock s
+  FROM stock s
   LEFT JOIN (SELECT l.sku, pg_catalog.sum(l.qty)::bigint AS qty
-			   FROM inventory.reservation r
-			   JOIN inventory.reservation_line l ON l.reservation_id = r.id
+			   FROM reservation r
+			   JOIN reservation_line l ON l.reservation_id = r.id
 			  WHERE r.state = 'held' AND r.expires_at <= pg_catalog.clock_timestamp()
 			  GROUP BY l.sku) o ON o.sku = s.sku;
-COMMENT ON VIEW inventory.stock_levels IS 'on_hand, reserved and available per SKU, counting holds in force only';
+COMMENT ON VIEW stock_levels IS 'on_hand, reserved and available per SKU, counting holds in force only';
 
 -- pg_dump keeps the rows: they are the user's data, not the extension's.
-SELECT pg_catalog.pg_extension_config_dump('inventory.stock', '');
-SELECT pg_catalog.pg_extension_config_dump('inventory.reservation', '');
-SELECT pg_catalog.pg_extension_config_dump('inventory.reservation_line', '');
-SELECT pg_catalog.pg_extension_config_dump('inventory.outbox', '');
-SELECT pg_catalog.pg_extension_config_dump('inventory.outbox_seq_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('inventory.adjustment', '');
-SELECT pg_catalog.pg_extension_config_dump('inventory.adjustment_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('stock', '');
+SELECT pg_catalog.pg_extension_config_dump('reservation', '');
+SELECT pg_catalog.pg_extension_config_dump('reservation_line', '');
+SELECT pg_catalog.pg_extension_config_dump('outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('outbox_seq_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('adjustment', '');
+SELECT pg_catalog.pg_extension_config_dump('adjustment_id_seq', '');
 
 /*
  * Functions.  They are SECURITY DEFINER so that the tables can be closed
@@ -210,47 +249,47 @@ COMMENT ON FUNCTION @extschema@.inv_sweep(integer) IS 'expire up to max_holds ov
 CREATE FUNCTION @extschema@.inv_verify()
 RETURNS TABLE (sku text, problem text, expected bigint, actual bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+SET search_path FROM CURRENT
 AS $$
 	WITH held AS (
 		SELECT l.sku, sum(l.qty)::bigint AS qty
-		  FROM inventory.reservation_line l
-		  JOIN inventory.reservation r ON r.id = l.reservation_id
+		  FROM reservation_line l
+		  JOIN reservation r ON r.id = l.reservation_id
 		 WHERE r.state = 'held'
 		 GROUP BY l.sku),
 	sold AS (
 		SELECT l.sku, sum(l.qty)::bigint AS qty
-		  FROM inventory.reservation_line l
-		  JOIN inventory.reservation r ON r.id = l.reservation_id
+		  FROM reservation_line l
+		  JOIN reservation r ON r.id = l.reservation_id
 		 WHERE r.state = 'committed'
 		 GROUP BY l.sku),
 	adjusted AS (
 		SELECT a.sku, sum(a.delta)::bigint AS qty
-		  FROM inventory.adjustment a
+		  FROM adjustment a
 		 GROUP BY a.sku)
 	SELECT s.sku, 'reserved is not the sum of held lines', coalesce(h.qty, 0), s.reserved
-	  FROM inventory.stock s LEFT JOIN held h ON h.sku = s.sku
+	  FROM stock s LEFT JOIN held h ON h.sku = s.sku
 	 WHERE s.reserved <> coalesce(h.qty, 0)
 	UNION ALL
 	SELECT s.sku, 'on_hand is not adjustments minus committed lines',
 		   coalesce(a.qty, 0) - coalesce(c.qty, 0), s.on_hand
-	  FROM inventory.stock s
+	  FROM stock s
 	  LEFT JOIN adjusted a ON a.sku = s.sku
 	  LEFT JOIN sold c ON c.sku = s.sku
 	 WHERE s.on_hand <> coalesce(a.qty, 0) - coalesce(c.qty, 0)
 	UNION ALL
 	SELECT coalesce(a.sku, e.sku), 'stock.adjusted events do not match the ledger',
 		   coalesce(a.n, 0), coalesce(e.n, 0)
-	  FROM (SELECT a.sku, count(*) AS n FROM inventory.adjustment a GROUP BY a.sku) a
+	  FROM (SELECT a.sku, count(*) AS n FROM adjustment a GROUP BY a.sku) a
 	  FULL JOIN (SELECT o.aggregateid AS sku, count(*) AS n
-				   FROM inventory.outbox o
+				   FROM outbox o
 				  WHERE o.aggregatetype = 'stock' AND o.type = 'stock.adjusted'
 				  GROUP BY o.aggregateid) e ON e.sku = a.sku
 	 WHERE coalesce(a.n, 0) <> coalesce(e.n, 0)
 	UNION ALL
 	SELECT r.id::text, 'reservation has not exactly one reservation.held event', 1, count(o.id)
-	  FROM inventory.reservation r
-	  LEFT JOIN inventory.outbox o
+	  FROM reservation r
+	  LEFT JOIN outbox o
 		ON o.aggregatetype = 'reservation' AND o.aggregateid = r.id::text
 	   AND o.type = 'reservation.held'
 	 GROUP BY r.id
@@ -258,17 +297,17 @@ AS $$
 	UNION ALL
 	SELECT r.id::text, 'reservation has not exactly one terminal event',
 		   CASE WHEN r.state = 'held' THEN 0 ELSE 1 END, count(o.id)
-	  FROM inventory.reservation r
-	  LEFT JOIN inventory.outbox o
+	  FROM reservation r
+	  LEFT JOIN outbox o
 		ON o.aggregatetype = 'reservation' AND o.aggregateid = r.id::text
 	   AND o.type IN ('reservation.committed', 'reservation.released', 'reservation.expired')
 	 GROUP BY r.id, r.state
 	HAVING count(o.id) <> CASE WHEN r.state = 'held' THEN 0 ELSE 1 END
 	UNION ALL
 	SELECT r.id::text, 'terminal event does not match the state', 1, 0
-	  FROM inventory.reservation r
+	  FROM reservation r
 	 WHERE r.state <> 'held'
-	   AND NOT EXISTS (SELECT 1 FROM inventory.outbox o
+	   AND NOT EXISTS (SELECT 1 FROM outbox o
 						WHERE o.aggregatetype = 'reservation'
 						  AND o.aggregateid = r.id::text
 						  AND o.type = 'reservation.' || r.state)
@@ -279,9 +318,9 @@ COMMENT ON FUNCTION @extschema@.inv_verify() IS 'rows that break an invariant of
  * Privileges: nobody but the owner touches the tables; the functions are
  * the API, and the DBA grants EXECUTE on them to application roles.
  */
-REVOKE ALL ON SCHEMA inventory FROM PUBLIC;
-REVOKE ALL ON ALL TABLES IN SCHEMA inventory FROM PUBLIC;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA inventory FROM PUBLIC;
+REVOKE ALL ON TABLE stock, reservation, reservation_line, outbox, adjustment,
+	stock_levels FROM PUBLIC;
+REVOKE ALL ON SEQUENCE outbox_seq_seq, adjustment_id_seq FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.inv_set_stock(text, bigint, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.inv_adjust(text, bigint, text, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.inv_stock(text) FROM PUBLIC;

@@ -3,6 +3,13 @@
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
 \echo Use "ALTER EXTENSION inventory UPDATE TO '0.3.0'" to load this file. \quit
 
+-- search_path: the tables' schema (inventory--0.1.0.sql)
+SELECT pg_catalog.set_config('search_path', pg_catalog.format('%I, pg_temp', n.nspname), true)
+  FROM pg_catalog.pg_extension e
+  JOIN pg_catalog.pg_class c ON c.oid = ANY (e.extconfig) AND c.relname = 'stock'
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE e.extname = 'inventory';
+
 /*
  * A checkout writes less (issue 11; make budget counts it).  Every change
  * here keeps the data as it is: holds in force and events not yet relayed
@@ -11,9 +18,9 @@
 
 -- The idempotency index holds the keys only: a hold without a key adds no
 -- entry, on reserve nor on the update that finishes it.
-ALTER TABLE inventory.reservation DROP CONSTRAINT reservation_idempotency_key_key;
+ALTER TABLE reservation DROP CONSTRAINT reservation_idempotency_key_key;
 CREATE UNIQUE INDEX reservation_idempotency_key_idx
-	ON inventory.reservation (idempotency_key) WHERE idempotency_key IS NOT NULL;
+	ON reservation (idempotency_key) WHERE idempotency_key IS NOT NULL;
 
 /*
  * A hold's lines live in its own row: skus and qtys, in byte order of SKU
@@ -25,20 +32,20 @@ CREATE UNIQUE INDEX reservation_idempotency_key_idx
  * unknown SKU, a hold without lines and arrays that disagree.
  * inventory.reservation_line stays, as a view of the same rows.
  */
-ALTER TABLE inventory.reservation
+ALTER TABLE reservation
 	ADD COLUMN skus text[],
 	ADD COLUMN qtys bigint[];
-UPDATE inventory.reservation r
+UPDATE reservation r
    SET skus = l.skus, qtys = l.qtys
   FROM (SELECT l.reservation_id,
 			   pg_catalog.array_agg(l.sku ORDER BY l.sku COLLATE "C") AS skus,
 			   pg_catalog.array_agg(l.qty ORDER BY l.sku COLLATE "C") AS qtys
-		  FROM inventory.reservation_line l
+		  FROM reservation_line l
 		 GROUP BY l.reservation_id) l
  WHERE l.reservation_id = r.id;
 -- a hold without lines could only be made by hand: inv_verify says so
-UPDATE inventory.reservation SET skus = '{}', qtys = '{}' WHERE skus IS NULL;
-ALTER TABLE inventory.reservation
+UPDATE reservation SET skus = '{}', qtys = '{}' WHERE skus IS NULL;
+ALTER TABLE reservation
 	ALTER COLUMN skus SET NOT NULL,
 	ALTER COLUMN skus SET DEFAULT '{}',
 	ALTER COLUMN qtys SET NOT NULL,
@@ -46,20 +53,20 @@ ALTER TABLE inventory.reservation
 	ADD CONSTRAINT reservation_lines_match
 		CHECK (pg_catalog.cardinality(skus) = pg_catalog.cardinality(qtys)
 			   AND 0 < ALL (qtys));
-COMMENT ON COLUMN inventory.reservation.skus IS 'the SKUs of the hold''s lines, in byte order';
-COMMENT ON COLUMN inventory.reservation.qtys IS 'the units of each line, in the order of skus';
+COMMENT ON COLUMN reservation.skus IS 'the SKUs of the hold''s lines, in byte order';
+COMMENT ON COLUMN reservation.qtys IS 'the units of each line, in the order of skus';
 
 -- the line table goes; what read it reads the view of the same name
-DROP VIEW inventory.stock_levels;
+DROP VIEW stock_levels;
 -- (out of the extension first: that also takes it off pg_dump's config list)
-ALTER EXTENSION inventory DROP TABLE inventory.reservation_line;
-DROP TABLE inventory.reservation_line;
+ALTER EXTENSION inventory DROP TABLE reservation_line;
+DROP TABLE reservation_line;
 
-CREATE VIEW inventory.reservation_line AS
+CREATE VIEW reservation_line AS
 SELECT r.id AS reservation_id, l.sku, l.qty
-  FROM inventory.reservation r,
+  FROM reservation r,
 	   unnest(r.skus, r.qtys) AS l(sku, qty);
-COMMENT ON VIEW inventory.reservation_line IS 'units of one SKU in one hold: the lines of inventory.reservation, one row each';
+COMMENT ON VIEW reservation_line IS 'units of one SKU in one hold: the lines of inventory.reservation, one row each';
 
 /*
  * The stock row keeps what a reserve needs, available, and nothing a
@@ -71,16 +78,16 @@ COMMENT ON VIEW inventory.reservation_line IS 'units of one SKU in one hold: the
  * version counts the row's changes: reserves, releases, expiries and
  * adjustments, not sales.
  */
-ALTER TABLE inventory.stock ADD COLUMN available bigint;
-UPDATE inventory.stock SET available = on_hand - reserved;
-ALTER TABLE inventory.stock
+ALTER TABLE stock ADD COLUMN available bigint;
+UPDATE stock SET available = on_hand - reserved;
+ALTER TABLE stock
 	ALTER COLUMN available SET NOT NULL,
 	ADD CONSTRAINT stock_available_check CHECK (available >= 0),
 	DROP CONSTRAINT stock_reserved_le_on_hand,
 	DROP COLUMN on_hand,
 	DROP COLUMN reserved;
-COMMENT ON TABLE inventory.stock IS 'units per SKU free for sale; those held are in the holds';
-COMMENT ON COLUMN inventory.stock.available IS 'units a reserve may take: on_hand minus the units of holds held';
+COMMENT ON TABLE stock IS 'units per SKU free for sale; those held are in the holds';
+COMMENT ON COLUMN stock.available IS 'units a reserve may take: on_hand minus the units of holds held';
 
 /*
  * Sales of a SKU and changes of its count are ordered by a lock on the SKU
@@ -89,19 +96,19 @@ COMMENT ON COLUMN inventory.stock.available IS 'units a reserve may take: on_han
  * functions' own statements only.  No SET search_path: it looks nothing up
  * by name, and a SET would cost every commit a save and restore.
  */
-CREATE FUNCTION inventory.lock_sales(skus text[])
+CREATE FUNCTION lock_sales(skus text[])
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'inv_lock_sales'
 LANGUAGE C STRICT VOLATILE;
-COMMENT ON FUNCTION inventory.lock_sales(text[]) IS 'the sales locks of the SKUs of a hold being committed (run by inv_commit)';
-REVOKE ALL ON FUNCTION inventory.lock_sales(text[]) FROM PUBLIC;
+COMMENT ON FUNCTION lock_sales(text[]) IS 'the sales locks of the SKUs of a hold being committed (run by inv_commit)';
+REVOKE ALL ON FUNCTION lock_sales(text[]) FROM PUBLIC;
 
 /*
  * Stock as a buyer sees it: a hold past its expiry no longer counts,
  * whether or not a sweep has run.  "overdue" is what the next sweep (or
  * the next reserve that needs it) will give back.
  */
-CREATE VIEW inventory.stock_levels AS
+CREATE VIEW stock_levels AS
 SELECT s.sku,
 	   s.available + coalesce(h.held, 0) AS on_hand,
 	   coalesce(h.held, 0) - coalesce(h.overdue, 0) AS reserved,
@@ -109,24 +116,24 @@ SELECT s.sku,
 	   s.version,
 	   s.updated_at,
 	   coalesce(h.overdue, 0) AS overdue
-  FROM inventory.stock s
+  FROM stock s
   LEFT JOIN (SELECT l.sku,
 					pg_catalog.sum(l.qty)::bigint AS held,
 					(pg_catalog.sum(l.qty) FILTER (
 						WHERE r.expires_at <= pg_catalog.clock_timestamp()))::bigint AS overdue
-			   FROM inventory.reservation r,
+			   FROM reservation r,
 					unnest(r.skus, r.qtys) AS l(sku, qty)
 			  WHERE r.state = 'held'
 			  GROUP BY l.sku) h ON h.sku = s.sku;
-COMMENT ON VIEW inventory.stock_levels IS 'on_hand, reserved and available per SKU, counting holds in force only';
+COMMENT ON VIEW stock_levels IS 'on_hand, reserved and available per SKU, counting holds in force only';
 
-REVOKE ALL ON TABLE inventory.reservation_line, inventory.stock_levels FROM PUBLIC;
+REVOKE ALL ON TABLE reservation_line, stock_levels FROM PUBLIC;
 
 -- The outbox is keyed by seq alone: one index entry per event, not two.
 -- id stays (Debezium's event id), generated as before.
-ALTER TABLE inventory.outbox DROP CONSTRAINT outbox_pkey;
-ALTER TABLE inventory.outbox DROP CONSTRAINT outbox_seq_key;
-ALTER TABLE inventory.outbox ADD CONSTRAINT outbox_pkey PRIMARY KEY (seq);
+ALTER TABLE outbox DROP CONSTRAINT outbox_pkey;
+ALTER TABLE outbox DROP CONSTRAINT outbox_seq_key;
+ALTER TABLE outbox ADD CONSTRAINT outbox_pkey PRIMARY KEY (seq);
 
 /*
  * Payloads say only what the envelope does not: the hold's id is
@@ -136,7 +143,7 @@ ALTER TABLE inventory.outbox ADD CONSTRAINT outbox_pkey PRIMARY KEY (seq);
  * force (held, extended).  Events already in the outbox take the new shape
  * too, so that a relay reads one shape, before and after the update.
  */
-UPDATE inventory.outbox
+UPDATE outbox
    SET payload = pg_catalog.jsonb_strip_nulls(
 		   CASE WHEN type IN ('reservation.held', 'reservation.extended')
 				THEN payload
@@ -148,38 +155,38 @@ UPDATE inventory.outbox
 CREATE OR REPLACE FUNCTION @extschema@.inv_verify()
 RETURNS TABLE (sku text, problem text, expected bigint, actual bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+SET search_path FROM CURRENT
 AS $$
 	WITH purged AS (
 		-- events older than this may be gone; check only younger ones
 		SELECT coalesce(max(p.events_before), '-infinity') AS before
-		  FROM inventory.purge_state p),
+		  FROM purge_state p),
 	-- sums stay numeric: the ledger's can pass bigint's range (a SKU counted
 	-- at 2^63 - 1 that sold units and was topped up again) while every
 	-- count the tables keep stays in it
 	held AS (
 		SELECT l.sku, sum(l.qty) AS qty
-		  FROM inventory.reservation r, unnest(r.skus, r.qtys) AS l(sku, qty)
+		  FROM reservation r, unnest(r.skus, r.qtys) AS l(sku, qty)
 		 WHERE r.state = 'held'
 		 GROUP BY l.sku),
 	sold AS (
 		SELECT x.sku, sum(x.qty) AS qty
 		  FROM (SELECT l.sku, l.qty
-				  FROM inventory.reservation r, unnest(r.skus, r.qtys) AS l(sku, qty)
+				  FROM reservation r, unnest(r.skus, r.qtys) AS l(sku, qty)
 				 WHERE r.state = 'committed'
 				UNION ALL
-				SELECT p.sku, p.qty FROM inventory.purged_sales p) x
+				SELECT p.sku, p.qty FROM purged_sales p) x
 		 GROUP BY x.sku),
 	adjusted AS (
 		SELECT a.sku, sum(a.delta) AS qty
-		  FROM inventory.adjustment a
+		  FROM adjustment a
 		 GROUP BY a.sku),
 	recent AS (
-		SELECT r.* FROM inventory.reservation r, purged
+		SELECT r.* FROM reservation r, purged
 		 WHERE r.created_at > purged.before)
 	SELECT s.sku, 'on_hand is not adjustments minus committed lines',
 		   (coalesce(a.qty, 0) - coalesce(c.qty, 0))::bigint, (s.available + coalesce(h.qty, 0))::bigint
-	  FROM inventory.stock s
+	  FROM stock s
 	  LEFT JOIN held h ON h.sku = s.sku
 	  LEFT JOIN adjusted a ON a.sku = s.sku
 	  LEFT JOIN sold c ON c.sku = s.sku
@@ -188,11 +195,11 @@ AS $$
 	SELECT coalesce(a.sku, e.sku), 'stock.adjusted events do not match the ledger',
 		   coalesce(a.n, 0), coalesce(e.n, 0)
 	  FROM (SELECT a.sku, count(*) AS n
-			  FROM inventory.adjustment a, purged
+			  FROM adjustment a, purged
 			 WHERE a.created_at > purged.before
 			 GROUP BY a.sku) a
 	  FULL JOIN (SELECT o.aggregateid AS sku, count(*) AS n
-				   FROM inventory.outbox o, purged
+				   FROM outbox o, purged
 				  WHERE o.aggregatetype = 'stock' AND o.type = 'stock.adjusted'
 					AND o.occurred_at > purged.before
 				  GROUP BY o.aggregateid) e ON e.sku = a.sku
@@ -200,7 +207,7 @@ AS $$
 	UNION ALL
 	SELECT r.id::text, 'reservation has not exactly one reservation.held event', 1, count(o.id)
 	  FROM recent r
-	  LEFT JOIN inventory.outbox o
+	  LEFT JOIN outbox o
 		ON o.aggregatetype = 'reservation' AND o.aggregateid = r.id::text
 	   AND o.type = 'reservation.held'
 	 GROUP BY r.id
@@ -209,7 +216,7 @@ AS $$
 	SELECT r.id::text, 'reservation has not exactly one terminal event',
 		   CASE WHEN r.state = 'held' THEN 0 ELSE 1 END, count(o.id)
 	  FROM recent r
-	  LEFT JOIN inventory.outbox o
+	  LEFT JOIN outbox o
 		ON o.aggregatetype = 'reservation' AND o.aggregateid = r.id::text
 	   AND o.type IN ('reservation.committed', 'reservation.released', 'reservation.expired')
 	 GROUP BY r.id, r.state
@@ -218,23 +225,23 @@ AS $$
 	SELECT r.id::text, 'terminal event does not match the state', 1, 0
 	  FROM recent r
 	 WHERE r.state <> 'held'
-	   AND NOT EXISTS (SELECT 1 FROM inventory.outbox o
+	   AND NOT EXISTS (SELECT 1 FROM outbox o
 						WHERE o.aggregatetype = 'reservation'
 						  AND o.aggregateid = r.id::text
 						  AND o.type = 'reservation.' || r.state)
 	UNION ALL
 	-- what the line table's keys and checks said up to 0.2.0
 	SELECT l.sku, 'line of an unknown SKU', 0, l.qty
-	  FROM inventory.reservation r, unnest(r.skus, r.qtys) AS l(sku, qty)
-	 WHERE NOT EXISTS (SELECT 1 FROM inventory.stock s WHERE s.sku = l.sku)
+	  FROM reservation r, unnest(r.skus, r.qtys) AS l(sku, qty)
+	 WHERE NOT EXISTS (SELECT 1 FROM stock s WHERE s.sku = l.sku)
 	UNION ALL
 	SELECT r.id::text, 'reservation has no line', 1, 0
-	  FROM inventory.reservation r
+	  FROM reservation r
 	 WHERE pg_catalog.cardinality(r.skus) = 0
 	UNION ALL
 	SELECT r.id::text, 'lines not in byte order of SKU, or a SKU twice', 0,
 		   pg_catalog.cardinality(r.skus)
-	  FROM inventory.reservation r
+	  FROM reservation r
 	 WHERE EXISTS (SELECT 1 FROM generate_series(2, pg_catalog.cardinality(r.skus)) AS i
 				    WHERE r.skus[i - 1] COLLATE "C" >= r.skus[i] COLLATE "C")
 $$;

@@ -3,6 +3,13 @@
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
 \echo Use "ALTER EXTENSION inventory UPDATE TO '0.4.0'" to load this file. \quit
 
+-- search_path: the tables' schema (inventory--0.1.0.sql)
+SELECT pg_catalog.set_config('search_path', pg_catalog.format('%I, pg_temp', n.nspname), true)
+  FROM pg_catalog.pg_extension e
+  JOIN pg_catalog.pg_class c ON c.oid = ANY (e.extconfig) AND c.relname = 'stock'
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE e.extname = 'inventory';
+
 /*
  * A DBA bounds what one owner may hold (src/limits.c): units of a SKU in
  * holds in force and committed within a window, holds in force, and the
@@ -19,7 +26,7 @@
  * writes nothing more, on reserve nor when it ends.
  */
 CREATE INDEX reservation_owner_idx
-	ON inventory.reservation (owner) WHERE owner IS NOT NULL;
+	ON reservation (owner) WHERE owner IS NOT NULL;
 
 /*
  * A SKU's own limit per owner, which replaces the settings for its holds:
@@ -30,14 +37,14 @@ CREATE INDEX reservation_owner_idx
  * lines: inv_set_sku_limit() refuses an unknown SKU and inv_verify()
  * reports a row of one.
  */
-CREATE TABLE inventory.sku_limit (
+CREATE TABLE sku_limit (
 	sku					text PRIMARY KEY CHECK (sku <> ''),
 	max_units_per_owner	bigint NOT NULL CHECK (max_units_per_owner >= 0),
 	owner_window		interval CHECK (owner_window >= '0'),
 	updated_at			timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
-COMMENT ON TABLE inventory.sku_limit IS 'per-SKU limits per owner, in place of inventory.max_units_per_owner and inventory.owner_window';
-SELECT pg_catalog.pg_extension_config_dump('inventory.sku_limit', '');
+COMMENT ON TABLE sku_limit IS 'per-SKU limits per owner, in place of inventory.max_units_per_owner and inventory.owner_window';
+SELECT pg_catalog.pg_extension_config_dump('sku_limit', '');
 
 /*
  * Each backend keeps whether this table has an override, so that a
@@ -46,16 +53,16 @@ SELECT pg_catalog.pg_extension_config_dump('inventory.sku_limit', '');
  * invalidation, seen at the next transaction).  A trigger, so that a
  * change made by hand (the extension's owner may) counts too.
  */
-CREATE FUNCTION inventory.sku_limit_changed()
+CREATE FUNCTION sku_limit_changed()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'inv_sku_limit_changed'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION inventory.sku_limit_changed() IS 'after a change of inventory.sku_limit, every backend reads it again';
-REVOKE ALL ON FUNCTION inventory.sku_limit_changed() FROM PUBLIC;
+COMMENT ON FUNCTION sku_limit_changed() IS 'after a change of inventory.sku_limit, every backend reads it again';
+REVOKE ALL ON FUNCTION sku_limit_changed() FROM PUBLIC;
 CREATE TRIGGER sku_limit_changed
-	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON inventory.sku_limit
-	FOR EACH STATEMENT EXECUTE FUNCTION inventory.sku_limit_changed();
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON sku_limit
+	FOR EACH STATEMENT EXECUTE FUNCTION sku_limit_changed();
 
 CREATE FUNCTION @extschema@.inv_set_sku_limit(sku text, max_units_per_owner bigint,
 											  owner_window interval DEFAULT NULL)
@@ -65,45 +72,45 @@ LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.inv_set_sku_limit(text, bigint, interval) IS 'set (NULL: drop) a SKU''s limit of units per owner, and its window; returns the units per owner that now apply (0: none)';
 
-REVOKE ALL ON TABLE inventory.sku_limit FROM PUBLIC;
+REVOKE ALL ON TABLE sku_limit FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.inv_set_sku_limit(text, bigint, interval) FROM PUBLIC;
 
 -- inv_verify, now also checking that every SKU limit names a known SKU
 CREATE OR REPLACE FUNCTION @extschema@.inv_verify()
 RETURNS TABLE (sku text, problem text, expected bigint, actual bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+SET search_path FROM CURRENT
 AS $$
 	WITH purged AS (
 		-- events older than this may be gone; check only younger ones
 		SELECT coalesce(max(p.events_before), '-infinity') AS before
-		  FROM inventory.purge_state p),
+		  FROM purge_state p),
 	-- sums stay numeric: the ledger's can pass bigint's range (a SKU counted
 	-- at 2^63 - 1 that sold units and was topped up again) while every
 	-- count the tables keep stays in it
 	held AS (
 		SELECT l.sku, sum(l.qty) AS qty
-		  FROM inventory.reservation r, unnest(r.skus, r.qtys) AS l(sku, qty)
+		  FROM reservation r, unnest(r.skus, r.qtys) AS l(sku, qty)
 		 WHERE r.state = 'held'
 		 GROUP BY l.sku),
 	sold AS (
 		SELECT x.sku, sum(x.qty) AS qty
 		  FROM (SELECT l.sku, l.qty
-				  FROM inventory.reservation r, unnest(r.skus, r.qtys) AS l(sku, qty)
+				  FROM reservation r, unnest(r.skus, r.qtys) AS l(sku, qty)
 				 WHERE r.state = 'committed'
 				UNION ALL
-				SELECT p.sku, p.qty FROM inventory.purged_sales p) x
+				SELECT p.sku, p.qty FROM purged_sales p) x
 		 GROUP BY x.sku),
 	adjusted AS (
 		SELECT a.sku, sum(a.delta) AS qty
-		  FROM inventory.adjustment a
+		  FROM adjustment a
 		 GROUP BY a.sku),
 	recent AS (
-		SELECT r.* FROM inventory.reservation r, purged
+		SELECT r.* FROM reservation r, purged
 		 WHERE r.created_at > purged.before)
 	SELECT s.sku, 'on_hand is not adjustments minus committed lines',
 		   (coalesce(a.qty, 0) - coalesce(c.qty, 0))::bigint, (s.available + coalesce(h.qty, 0))::bigint
-	  FROM inventory.stock s
+	  FROM stock s
 	  LEFT JOIN held h ON h.sku = s.sku
 	  LEFT JOIN adjusted a ON a.sku = s.sku
 	  LEFT JOIN sold c ON c.sku = s.sku
@@ -112,11 +119,11 @@ AS $$
 	SELECT coalesce(a.sku, e.sku), 'stock.adjusted events do not match the ledger',
 		   coalesce(a.n, 0), coalesce(e.n, 0)
 	  FROM (SELECT a.sku, count(*) AS n
-			  FROM inventory.adjustment a, purged
+			  FROM adjustment a, purged
 			 WHERE a.created_at > purged.before
 			 GROUP BY a.sku) a
 	  FULL JOIN (SELECT o.aggregateid AS sku, count(*) AS n
-				   FROM inventory.outbox o, purged
+				   FROM outbox o, purged
 				  WHERE o.aggregatetype = 'stock' AND o.type = 'stock.adjusted'
 					AND o.occurred_at > purged.before
 				  GROUP BY o.aggregateid) e ON e.sku = a.sku
@@ -124,7 +131,7 @@ AS $$
 	UNION ALL
 	SELECT r.id::text, 'reservation has not exactly one reservation.held event', 1, count(o.id)
 	  FROM recent r
-	  LEFT JOIN inventory.outbox o
+	  LEFT JOIN outbox o
 		ON o.aggregatetype = 'reservation' AND o.aggregateid = r.id::text
 	   AND o.type = 'reservation.held'
 	 GROUP BY r.id
@@ -133,7 +140,7 @@ AS $$
 	SELECT r.id::text, 'reservation has not exactly one terminal event',
 		   CASE WHEN r.state = 'held' THEN 0 ELSE 1 END, count(o.id)
 	  FROM recent r
-	  LEFT JOIN inventory.outbox o
+	  LEFT JOIN outbox o
 		ON o.aggregatetype = 'reservation' AND o.aggregateid = r.id::text
 	   AND o.type IN ('reservation.committed', 'reservation.released', 'reservation.expired')
 	 GROUP BY r.id, r.state
@@ -142,30 +149,30 @@ AS $$
 	SELECT r.id::text, 'terminal event does not match the state', 1, 0
 	  FROM recent r
 	 WHERE r.state <> 'held'
-	   AND NOT EXISTS (SELECT 1 FROM inventory.outbox o
+	   AND NOT EXISTS (SELECT 1 FROM outbox o
 						WHERE o.aggregatetype = 'reservation'
 						  AND o.aggregateid = r.id::text
 						  AND o.type = 'reservation.' || r.state)
 	UNION ALL
 	-- what the line table's keys and checks said up to 0.2.0
 	SELECT l.sku, 'line of an unknown SKU', 0, l.qty
-	  FROM inventory.reservation r, unnest(r.skus, r.qtys) AS l(sku, qty)
-	 WHERE NOT EXISTS (SELECT 1 FROM inventory.stock s WHERE s.sku = l.sku)
+	  FROM reservation r, unnest(r.skus, r.qtys) AS l(sku, qty)
+	 WHERE NOT EXISTS (SELECT 1 FROM stock s WHERE s.sku = l.sku)
 	UNION ALL
 	SELECT r.id::text, 'reservation has no line', 1, 0
-	  FROM inventory.reservation r
+	  FROM reservation r
 	 WHERE pg_catalog.cardinality(r.skus) = 0
 	UNION ALL
 	SELECT r.id::text, 'lines not in byte order of SKU, or a SKU twice', 0,
 		   pg_catalog.cardinality(r.skus)
-	  FROM inventory.reservation r
+	  FROM reservation r
 	 WHERE EXISTS (SELECT 1 FROM generate_series(2, pg_catalog.cardinality(r.skus)) AS i
 				    WHERE r.skus[i - 1] COLLATE "C" >= r.skus[i] COLLATE "C")
 	UNION ALL
 	-- 0.4.0: a SKU's limit per owner, of a SKU that does not exist
 	SELECT l.sku, 'limit of an unknown SKU', 0, l.max_units_per_owner
-	  FROM inventory.sku_limit l
-	 WHERE NOT EXISTS (SELECT 1 FROM inventory.stock s WHERE s.sku = l.sku)
+	  FROM sku_limit l
+	 WHERE NOT EXISTS (SELECT 1 FROM stock s WHERE s.sku = l.sku)
 $$;
 
 /*
@@ -252,12 +259,16 @@ $owner$;
  * inventory_owner: what the SECURITY DEFINER functions and the sweeper
  * touch is theirs, and they need no other right (advisory and row locks,
  * NOTIFY, shared memory and signals to the workers need none).  The
- * schema inventory stays the installing superuser's: the owner role only
- * needs to look into it, not to create in it.  Indexes, identity
+ * tables' schema stays the installing superuser's (or the shop's): the
+ * owner role only needs to look into it, not to create in it.  Indexes, identity
  * sequences and row types follow their table.  A later update script
  * that adds objects must hand them over too (test/owner.sql checks).
  */
-GRANT USAGE ON SCHEMA inventory TO inventory_owner;
+DO $usage$
+BEGIN
+	EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA %I TO inventory_owner', pg_catalog.current_schema());
+END
+$usage$;
 DO $own$
 DECLARE
 	o		record;

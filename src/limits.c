@@ -51,6 +51,7 @@
 #include "inventory.h"
 #include "limits.h"
 #include "locks.h"
+#include "schema.h"
 #include "spi_plans.h"
 
 PG_FUNCTION_INFO_V1(inv_set_sku_limit);
@@ -184,7 +185,7 @@ overrides_exist(void)
 		CacheRegisterRelcacheCallback(sku_limit_invalidated, (Datum) 0);
 		callback_registered = true;
 	}
-	nsp = get_namespace_oid("inventory", true);
+	nsp = inv_schema_oid();
 	sku_limit_relid = OidIsValid(nsp) ? get_relname_relid("sku_limit", nsp) : InvalidOid;
 	if (!OidIsValid(sku_limit_relid))
 		return false;

@@ -72,6 +72,7 @@
 #include "errors.h"
 #include "inventory.h"
 #include "locks.h"
+#include "schema.h"
 #include "spi_plans.h"
 
 PG_FUNCTION_INFO_V1(inv_outbox_subscribe);
@@ -106,7 +107,7 @@ static InvPlan last_seq_plan = {
 	"SELECT coalesce(pg_sequence_last_value(s.seqrelid), 0), s.seqcache,"
 	"       s.seqincrement > 0 AND NOT s.seqcycle"
 	"  FROM pg_sequence s"
-	" WHERE s.seqrelid = 'inventory.outbox_seq_seq'::regclass",
+	" WHERE s.seqrelid = (SELECT tableoid FROM inventory.outbox_seq_seq)",
 	0, {InvalidOid}
 };
 
@@ -206,7 +207,7 @@ read_horizon(Horizon *h)
 	Datum		xid;
 
 	if (inv_plan_exec(&read_horizon_plan, NULL, NULL, 0) != 1)
-		elog(ERROR, "inventory: inventory.outbox_horizon does not have exactly one row");
+		elog(ERROR, "inventory: table outbox_horizon does not have exactly one row");
 	h->safe_seq = inv_result_int8(0, 1);
 	h->pending_seq = inv_result_int8(0, 2);
 	xid = inv_result(0, 3, &isnull);
@@ -265,6 +266,7 @@ advance_horizon(void)
 	bool		isnull;
 	FullTransactionId next_xid;
 	FullTransactionId xmin;
+	const char *seq_schema = quote_identifier(inv_schema_name());
 
 	/* no xid is assigned to us by this */
 	if (!inv_try_lock_horizon())
@@ -278,25 +280,25 @@ advance_horizon(void)
 
 	/* L first, then B: that order is the argument */
 	if (inv_plan_exec(&last_seq_plan, NULL, NULL, 0) != 1)
-		elog(ERROR, "inventory: sequence inventory.outbox_seq_seq not found");
+		elog(ERROR, "inventory: sequence outbox_seq_seq not found");
 	last = inv_result_int8(0, 1);
 	if (inv_result_int8(0, 2) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("sequence inventory.outbox_seq_seq must have CACHE 1"),
+				 errmsg("sequence %s.outbox_seq_seq must have CACHE 1", seq_schema),
 				 errdetail("With cached values a backend can take a seq after the relay has read the sequence, and the relay could skip its event."),
-				 errhint("ALTER SEQUENCE inventory.outbox_seq_seq CACHE 1")));
+				 errhint("ALTER SEQUENCE %s.outbox_seq_seq CACHE 1", seq_schema)));
 	/* seqs only go up: one at or below H again would be skipped */
 	if (!DatumGetBool(inv_result(0, 3, &isnull)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("sequence inventory.outbox_seq_seq must have a positive INCREMENT and NO CYCLE"),
+				 errmsg("sequence %s.outbox_seq_seq must have a positive INCREMENT and NO CYCLE", seq_schema),
 				 errdetail("The relay hands out events up to a seq; a seq that came again below it would be skipped."),
-				 errhint("ALTER SEQUENCE inventory.outbox_seq_seq INCREMENT 1 NO CYCLE")));
+				 errhint("ALTER SEQUENCE %s.outbox_seq_seq INCREMENT 1 NO CYCLE", seq_schema)));
 	if (last < old.safe_seq || (old.pending && last < old.pending_seq))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("sequence inventory.outbox_seq_seq went back below the outbox horizon"),
+				 errmsg("sequence %s.outbox_seq_seq went back below the outbox horizon", seq_schema),
 				 errdetail("Its last value is " INT64_FORMAT "; events up to seq " INT64_FORMAT " have been handed out, and new events would be skipped.",
 						   last, Max(old.safe_seq, old.pending ? old.pending_seq : 0)),
 				 errhint("Move it forward with setval() past that seq.")));

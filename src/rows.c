@@ -51,6 +51,7 @@
 #include "utils/snapmgr.h"
 
 #include "rows.h"
+#include "schema.h"
 
 /*
  * Relation OIDs by name, remembered across calls (looking names up at every
@@ -108,7 +109,7 @@ inv_open_named(const char *name, bool is_index, LOCKMODE mode)
 		relation_close(rel, mode);
 
 	r->name = name;
-	r->nsp = get_namespace_oid("inventory", true);
+	r->nsp = inv_schema_oid();
 	r->relid = OidIsValid(r->nsp) ? get_relname_relid(name, r->nsp) : InvalidOid;
 	return try_open(r->relid, is_index, mode);
 }
@@ -122,7 +123,7 @@ open_named(const char *name, LOCKMODE mode)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the inventory library needs a newer version of the extension's tables"),
-				 errdetail("Table inventory.%s is missing.", name),
+				 errdetail("Table %s.%s is missing.", inv_schema_name(), name),
 				 errhint("Run ALTER EXTENSION inventory UPDATE.")));
 	return rel;
 }

@@ -15,6 +15,7 @@
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
+#include "schema.h"
 #include "spi_plans.h"
 
 void
@@ -70,6 +71,14 @@ rethrow_schema_error(MemoryContext cxt)
 static SPIPlanPtr
 inv_plan_get(InvPlan *plan)
 {
+	uint32		generation = inv_schema_generation();
+
+	if (plan->plan != NULL && plan->generation != generation)
+	{
+		/* DROP and CREATE EXTENSION put the tables in another schema */
+		SPI_freeplan(plan->plan);
+		plan->plan = NULL;
+	}
 	if (plan->plan == NULL)
 	{
 		/*
@@ -79,7 +88,8 @@ inv_plan_get(InvPlan *plan)
 		 * plan, one to a custom one), and then the plan cache plans the
 		 * statement again at every call: 75 us per commit, measured.
 		 */
-		SPIPlanPtr	p = SPI_prepare_cursor(plan->sql, plan->nargs, plan->argtypes,
+		SPIPlanPtr	p = SPI_prepare_cursor(inv_schema_sql(plan->sql),
+										   plan->nargs, plan->argtypes,
 										   CURSOR_OPT_GENERIC_PLAN);
 
 		if (p == NULL)
@@ -88,6 +98,7 @@ inv_plan_get(InvPlan *plan)
 		if (SPI_keepplan(p) != 0)
 			elog(ERROR, "inventory: SPI_keepplan failed");
 		plan->plan = p;
+		plan->generation = generation;
 	}
 	return plan->plan;
 }

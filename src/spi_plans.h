@@ -7,7 +7,9 @@
  * static InvPlan structs; the first execution prepares and keeps the plan.
  * Kept plans are revalidated by the plan cache when the tables change, so
  * DROP EXTENSION / CREATE EXTENSION in a live session needs nothing more
- * from us: every name in the SQL carries its schema.
+ * from us: every name in the SQL carries its schema.  The SQL names the
+ * tables "inventory.<table>"; a plan is made with the schema's actual name
+ * (schema.h), and made again if that name changes.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,6 +27,7 @@ typedef struct InvPlan
 	int			nargs;
 	Oid			argtypes[INV_PLAN_MAX_ARGS];
 	SPIPlanPtr	plan;			/* NULL until first use */
+	uint32		generation;		/* inv_schema_generation() it was made in */
 } InvPlan;
 
 /* SPI_connect(), raising an error if it fails */

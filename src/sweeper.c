@@ -61,6 +61,7 @@
 #include "launcher.h"
 #include "notify.h"
 #include "retention.h"
+#include "schema.h"
 #include "shmem.h"
 #include "sweeper.h"
 
@@ -146,7 +147,7 @@ sweeper_detach(int code, Datum arg)
 static Oid
 tables_owner(void)
 {
-	Oid			nspoid = get_namespace_oid("inventory", true);
+	Oid			nspoid = inv_schema_oid();
 	Oid			relid = InvalidOid;
 	HeapTuple	tuple;
 	Oid			owner;
@@ -156,7 +157,7 @@ tables_owner(void)
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table inventory.reservation of the inventory extension is missing")));
+				 errmsg("table reservation of the inventory extension is missing")));
 	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "cache lookup failed for relation %u", relid);
@@ -185,7 +186,7 @@ lock_extension(bool *retention_ready, Oid *owner)
 		return false;
 	if (retention_ready != NULL)
 	{
-		nspoid = get_namespace_oid("inventory", true);
+		nspoid = inv_schema_oid();
 		*retention_ready = OidIsValid(nspoid) &&
 			OidIsValid(get_relname_relid("purged_sales", nspoid));
 	}
