@@ -4,11 +4,23 @@
 \echo Use "ALTER EXTENSION inventory UPDATE TO '0.2.0'" to load this file. \quit
 
 -- search_path: the tables' schema (inventory--0.1.0.sql)
-SELECT pg_catalog.set_config('search_path', pg_catalog.format('%I, pg_temp', n.nspname), true)
-  FROM pg_catalog.pg_extension e
-  JOIN pg_catalog.pg_class c ON c.oid = ANY (e.extconfig) AND c.relname = 'stock'
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
- WHERE e.extname = 'inventory';
+DO $schema$
+DECLARE
+	tables		name;
+BEGIN
+	SELECT n.nspname INTO tables
+	  FROM pg_catalog.pg_extension e
+	  JOIN pg_catalog.pg_class c ON c.oid = ANY (e.extconfig) AND c.relname = 'stock'
+	  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+	 WHERE e.extname = 'inventory';
+	IF tables IS NULL THEN
+		RAISE EXCEPTION 'the inventory extension''s table "stock" is missing'
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	PERFORM pg_catalog.set_config('search_path',
+								  pg_catalog.format('%I, pg_temp', tables), true);
+END
+$schema$;
 
 /*
  * There is no inventory--0.2.0.sql: CREATE EXTENSION runs the 0.1.0 script
@@ -144,44 +156,48 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.inv_purge(integer) IS 'purge up to max_rows finished holds and max_rows acknowledged outbox events older than inventory.retention';
 
 -- inv_verify, now aware of what retention removed
+-- named with the tables' schema, as in inventory--0.1.0.sql
+DO $verify$
+BEGIN
+	EXECUTE pg_catalog.replace($def$
 CREATE OR REPLACE FUNCTION @extschema@.inv_verify()
 RETURNS TABLE (sku text, problem text, expected bigint, actual bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path FROM CURRENT
+SET search_path = pg_catalog, pg_temp
 AS $$
 	WITH purged AS (
 		-- events older than this may be gone; check only younger ones
 		SELECT coalesce(max(p.events_before), '-infinity') AS before
-		  FROM purge_state p),
+		  FROM inventory.purge_state p),
 	held AS (
 		SELECT l.sku, sum(l.qty)::bigint AS qty
-		  FROM reservation_line l
-		  JOIN reservation r ON r.id = l.reservation_id
+		  FROM inventory.reservation_line l
+		  JOIN inventory.reservation r ON r.id = l.reservation_id
 		 WHERE r.state = 'held'
 		 GROUP BY l.sku),
 	sold AS (
 		SELECT x.sku, sum(x.qty)::bigint AS qty
 		  FROM (SELECT l.sku, l.qty
-				  FROM reservation_line l
-				  JOIN reservation r ON r.id = l.reservation_id
+				  FROM inventory.reservation_line l
+				  JOIN inventory.reservation r ON r.id = l.reservation_id
 				 WHERE r.state = 'committed'
 				UNION ALL
-				SELECT p.sku, p.qty FROM purged_sales p) x
+				SELECT p.sku, p.qty FROM inventory.purged_sales p) x
 		 GROUP BY x.sku),
 	adjusted AS (
 		SELECT a.sku, sum(a.delta)::bigint AS qty
-		  FROM adjustment a
+		  FROM inventory.adjustment a
 		 GROUP BY a.sku),
 	recent AS (
-		SELECT r.* FROM reservation r, purged
+		SELECT r.* FROM inventory.reservation r, purged
 		 WHERE r.created_at > purged.before)
 	SELECT s.sku, 'reserved is not the sum of held lines', coalesce(h.qty, 0), s.reserved
-	  FROM stock s LEFT JOIN held h ON h.sku = s.sku
+	  FROM inventory.stock s LEFT JOIN held h ON h.sku = s.sku
 	 WHERE s.reserved <> coalesce(h.qty, 0)
 	UNION ALL
 	SELECT s.sku, 'on_hand is not adjustments minus committed lines',
 		   coalesce(a.qty, 0) - coalesce(c.qty, 0), s.on_hand
-	  FROM stock s
+	  FROM inventory.stock s
 	  LEFT JOIN adjusted a ON a.sku = s.sku
 	  LEFT JOIN sold c ON c.sku = s.sku
 	 WHERE s.on_hand <> coalesce(a.qty, 0) - coalesce(c.qty, 0)
@@ -189,11 +205,11 @@ AS $$
 	SELECT coalesce(a.sku, e.sku), 'stock.adjusted events do not match the ledger',
 		   coalesce(a.n, 0), coalesce(e.n, 0)
 	  FROM (SELECT a.sku, count(*) AS n
-			  FROM adjustment a, purged
+			  FROM inventory.adjustment a, purged
 			 WHERE a.created_at > purged.before
 			 GROUP BY a.sku) a
 	  FULL JOIN (SELECT o.aggregateid AS sku, count(*) AS n
-				   FROM outbox o, purged
+				   FROM inventory.outbox o, purged
 				  WHERE o.aggregatetype = 'stock' AND o.type = 'stock.adjusted'
 					AND o.occurred_at > purged.before
 				  GROUP BY o.aggregateid) e ON e.sku = a.sku
@@ -201,7 +217,7 @@ AS $$
 	UNION ALL
 	SELECT r.id::text, 'reservation has not exactly one reservation.held event', 1, count(o.id)
 	  FROM recent r
-	  LEFT JOIN outbox o
+	  LEFT JOIN inventory.outbox o
 		ON o.aggregatetype = 'reservation' AND o.aggregateid = r.id::text
 	   AND o.type = 'reservation.held'
 	 GROUP BY r.id
@@ -210,7 +226,7 @@ AS $$
 	SELECT r.id::text, 'reservation has not exactly one terminal event',
 		   CASE WHEN r.state = 'held' THEN 0 ELSE 1 END, count(o.id)
 	  FROM recent r
-	  LEFT JOIN outbox o
+	  LEFT JOIN inventory.outbox o
 		ON o.aggregatetype = 'reservation' AND o.aggregateid = r.id::text
 	   AND o.type IN ('reservation.committed', 'reservation.released', 'reservation.expired')
 	 GROUP BY r.id, r.state
@@ -219,11 +235,14 @@ AS $$
 	SELECT r.id::text, 'terminal event does not match the state', 1, 0
 	  FROM recent r
 	 WHERE r.state <> 'held'
-	   AND NOT EXISTS (SELECT 1 FROM outbox o
+	   AND NOT EXISTS (SELECT 1 FROM inventory.outbox o
 						WHERE o.aggregatetype = 'reservation'
 						  AND o.aggregateid = r.id::text
 						  AND o.type = 'reservation.' || r.state)
-$$;
+$$
+$def$, 'inventory.', pg_catalog.quote_ident(pg_catalog.current_schema()) || '.');
+END
+$verify$;
 
 /*
  * Statistics.  The counters live in shared memory (src/shmem.c): they

@@ -11,43 +11,69 @@
  *
  * A database that already has a schema named "inventory" (the shop's own)
  * gets the tables in the schema the extension is installed in instead,
- * next to the functions: CREATE EXTENSION inventory SCHEMA s.  That is
- * also how to put them in the shop's "inventory" itself (SCHEMA
- * inventory).  Never public: a plain CREATE EXTENSION there fails with
- * 42P06, as it always did, and says what to do.  pg_dump restores the
- * extension WITH SCHEMA s after the shop's schemas, so a restore makes the
- * same choice.
+ * next to the functions: CREATE SCHEMA s; CREATE EXTENSION inventory
+ * SCHEMA s.  That schema must be one made for the extension: not public (a
+ * plain CREATE EXTENSION fails there with 42P06, as it always did, and
+ * says what to do), nothing in it, and nothing granted on it yet.  The
+ * grants below would otherwise be recorded, with whatever the schema had,
+ * as the extension's initial privileges, which pg_dump leaves out of a
+ * dump.  pg_dump restores the shop's schemas first, then the extension
+ * WITH SCHEMA s into s still empty, so a restore makes the same choice.
  *
  * The scripts name the tables through search_path, which holds the tables'
  * schema alone (pg_catalog is searched first, pg_temp last); the update
  * scripts find it again in the same way as the C code (src/schema.c): the
- * schema of the configuration table "stock".
+ * schema of the configuration table "stock".  The functions pin
+ * search_path to pg_catalog, pg_temp and name the tables with their
+ * schema: the C code's statements, and inv_verify's, made below with the
+ * schema's name.
  */
 DO $schema$
 DECLARE
-	ext_schema	name;
-	tables		name := 'inventory';
+	ext			pg_catalog.pg_extension;
+	s			pg_catalog.pg_namespace;
+	hint		text := 'Install it in a schema made for it: CREATE SCHEMA inventory_engine; '
+						'CREATE EXTENSION inventory SCHEMA inventory_engine;';
 BEGIN
-	SELECT n.nspname INTO ext_schema
-	  FROM pg_catalog.pg_extension e
-	  JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-	 WHERE e.extname = 'inventory';
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = 'inventory') THEN
 		CREATE SCHEMA inventory;
 		COMMENT ON SCHEMA inventory IS 'tables of the inventory extension: change them only through its functions';
 		REVOKE ALL ON SCHEMA inventory FROM PUBLIC;
-	ELSIF ext_schema = 'public' THEN
+		PERFORM pg_catalog.set_config('search_path', 'inventory, pg_temp', true);
+		RETURN;
+	END IF;
+
+	SELECT * INTO ext FROM pg_catalog.pg_extension WHERE extname = 'inventory';
+	SELECT * INTO s FROM pg_catalog.pg_namespace WHERE oid = ext.extnamespace;
+	IF s.nspname = 'public' THEN
 		RAISE EXCEPTION 'schema "inventory" already exists'
 			USING ERRCODE = 'duplicate_schema',
 				  DETAIL = 'The extension keeps its tables in a schema named inventory, which it creates, '
-						   'unless it is installed in a schema other than public: then they go there.',
-				  HINT = 'Install it in a schema of its own: CREATE SCHEMA inventory_engine; '
-						 'CREATE EXTENSION inventory SCHEMA inventory_engine;';
-	ELSE
-		tables := ext_schema;
+						   'unless it is installed in a schema made for it: then they go there.',
+				  HINT = hint;
+	END IF;
+	-- everything made in a schema depends on it (but this extension)
+	IF EXISTS (SELECT FROM pg_catalog.pg_depend d
+				WHERE d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+				  AND d.refobjid = s.oid
+				  AND NOT (d.classid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+						   AND d.objid = ext.oid)) THEN
+		RAISE EXCEPTION 'schema "%" is not empty', s.nspname
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'A schema named inventory exists, so the extension''s tables go into the schema it is '
+						   'installed in, which must be one made for it, with nothing in it.',
+				  HINT = hint;
+	END IF;
+	IF s.nspacl IS DISTINCT FROM NULL
+	   AND s.nspacl <> pg_catalog.acldefault('n', s.nspowner) THEN
+		RAISE EXCEPTION 'schema "%" has privileges granted on it', s.nspname
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'The extension''s grants on the schema of its tables are recorded as its initial privileges, '
+						   'and pg_dump would leave the grants made before them out of a dump.',
+				  HINT = 'Revoke them, create the extension, then grant them again.';
 	END IF;
 	PERFORM pg_catalog.set_config('search_path',
-								  pg_catalog.format('%I, pg_temp', tables), true);
+								  pg_catalog.format('%I, pg_temp', s.nspname), true);
 END
 $schema$;
 
@@ -246,50 +272,59 @@ COMMENT ON FUNCTION @extschema@.inv_sweep(integer) IS 'expire up to max_holds ov
  * Invariant check: every row returned is a broken invariant.  The stress
  * test and the demo call it; an operator can too.
  */
+/*
+ * A SECURITY DEFINER function in SQL names every table with its schema
+ * (search_path holds pg_catalog alone while it runs, so that no object of
+ * a schema others may create in can stand in for a built-in one): made
+ * with the tables' schema's name in place of "inventory".
+ */
+DO $verify$
+BEGIN
+	EXECUTE pg_catalog.replace($def$
 CREATE FUNCTION @extschema@.inv_verify()
 RETURNS TABLE (sku text, problem text, expected bigint, actual bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path FROM CURRENT
+SET search_path = pg_catalog, pg_temp
 AS $$
 	WITH held AS (
 		SELECT l.sku, sum(l.qty)::bigint AS qty
-		  FROM reservation_line l
-		  JOIN reservation r ON r.id = l.reservation_id
+		  FROM inventory.reservation_line l
+		  JOIN inventory.reservation r ON r.id = l.reservation_id
 		 WHERE r.state = 'held'
 		 GROUP BY l.sku),
 	sold AS (
 		SELECT l.sku, sum(l.qty)::bigint AS qty
-		  FROM reservation_line l
-		  JOIN reservation r ON r.id = l.reservation_id
+		  FROM inventory.reservation_line l
+		  JOIN inventory.reservation r ON r.id = l.reservation_id
 		 WHERE r.state = 'committed'
 		 GROUP BY l.sku),
 	adjusted AS (
 		SELECT a.sku, sum(a.delta)::bigint AS qty
-		  FROM adjustment a
+		  FROM inventory.adjustment a
 		 GROUP BY a.sku)
 	SELECT s.sku, 'reserved is not the sum of held lines', coalesce(h.qty, 0), s.reserved
-	  FROM stock s LEFT JOIN held h ON h.sku = s.sku
+	  FROM inventory.stock s LEFT JOIN held h ON h.sku = s.sku
 	 WHERE s.reserved <> coalesce(h.qty, 0)
 	UNION ALL
 	SELECT s.sku, 'on_hand is not adjustments minus committed lines',
 		   coalesce(a.qty, 0) - coalesce(c.qty, 0), s.on_hand
-	  FROM stock s
+	  FROM inventory.stock s
 	  LEFT JOIN adjusted a ON a.sku = s.sku
 	  LEFT JOIN sold c ON c.sku = s.sku
 	 WHERE s.on_hand <> coalesce(a.qty, 0) - coalesce(c.qty, 0)
 	UNION ALL
 	SELECT coalesce(a.sku, e.sku), 'stock.adjusted events do not match the ledger',
 		   coalesce(a.n, 0), coalesce(e.n, 0)
-	  FROM (SELECT a.sku, count(*) AS n FROM adjustment a GROUP BY a.sku) a
+	  FROM (SELECT a.sku, count(*) AS n FROM inventory.adjustment a GROUP BY a.sku) a
 	  FULL JOIN (SELECT o.aggregateid AS sku, count(*) AS n
-				   FROM outbox o
+				   FROM inventory.outbox o
 				  WHERE o.aggregatetype = 'stock' AND o.type = 'stock.adjusted'
 				  GROUP BY o.aggregateid) e ON e.sku = a.sku
 	 WHERE coalesce(a.n, 0) <> coalesce(e.n, 0)
 	UNION ALL
 	SELECT r.id::text, 'reservation has not exactly one reservation.held event', 1, count(o.id)
-	  FROM reservation r
-	  LEFT JOIN outbox o
+	  FROM inventory.reservation r
+	  LEFT JOIN inventory.outbox o
 		ON o.aggregatetype = 'reservation' AND o.aggregateid = r.id::text
 	   AND o.type = 'reservation.held'
 	 GROUP BY r.id
@@ -297,21 +332,24 @@ AS $$
 	UNION ALL
 	SELECT r.id::text, 'reservation has not exactly one terminal event',
 		   CASE WHEN r.state = 'held' THEN 0 ELSE 1 END, count(o.id)
-	  FROM reservation r
-	  LEFT JOIN outbox o
+	  FROM inventory.reservation r
+	  LEFT JOIN inventory.outbox o
 		ON o.aggregatetype = 'reservation' AND o.aggregateid = r.id::text
 	   AND o.type IN ('reservation.committed', 'reservation.released', 'reservation.expired')
 	 GROUP BY r.id, r.state
 	HAVING count(o.id) <> CASE WHEN r.state = 'held' THEN 0 ELSE 1 END
 	UNION ALL
 	SELECT r.id::text, 'terminal event does not match the state', 1, 0
-	  FROM reservation r
+	  FROM inventory.reservation r
 	 WHERE r.state <> 'held'
-	   AND NOT EXISTS (SELECT 1 FROM outbox o
+	   AND NOT EXISTS (SELECT 1 FROM inventory.outbox o
 						WHERE o.aggregatetype = 'reservation'
 						  AND o.aggregateid = r.id::text
 						  AND o.type = 'reservation.' || r.state)
-$$;
+$$
+$def$, 'inventory.', pg_catalog.quote_ident(pg_catalog.current_schema()) || '.');
+END
+$verify$;
 COMMENT ON FUNCTION @extschema@.inv_verify() IS 'rows that break an invariant of the stock, the holds or the outbox; none when all is well';
 
 /*

@@ -218,8 +218,8 @@ raise_units(const char *owner, const char *sku, int64 max_units, bool overridden
 	char	   *window;
 
 	if (overridden)
-		limit = psprintf("The limit of SKU \"%s\" (inventory.sku_limit) is " INT64_FORMAT,
-						 sku, max_units);
+		limit = psprintf("The limit of SKU \"%s\" (%s.sku_limit) is " INT64_FORMAT,
+						 sku, inv_schema_name(), max_units);
 	else
 		limit = psprintf("inventory.max_units_per_owner is " INT64_FORMAT, max_units);
 	if (sku_window != NULL)
@@ -414,7 +414,8 @@ inv_sku_limit_changed(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("inventory.sku_limit_changed() may only be called as a trigger")));
+				 errmsg("%s.sku_limit_changed() may only be called as a trigger",
+						inv_schema_name())));
 	CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);
 }

@@ -524,8 +524,9 @@ inv_rows_attnum(InvRows *rows, int i, const char *column)
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("the inventory library needs a newer version of the extension's tables"),
-			 errdetail("Column \"%s\" of inventory.%s is missing.",
-					   column, RelationGetRelationName(rel)),
+			 errdetail("Column \"%s\" of %s.%s is missing.",
+					   column, get_namespace_name(RelationGetNamespace(rel)),
+					   RelationGetRelationName(rel)),
 			 errhint("Run ALTER EXTENSION inventory UPDATE.")));
 	return InvalidAttrNumber;	/* keep compiler quiet */
 }

@@ -36,6 +36,7 @@
 #define DEFAULT_SCHEMA "inventory"
 
 static bool valid = false;
+static uint64 invalidations = 0;
 static bool callbacks_registered = false;
 static Oid	schema_oid = InvalidOid;
 static Oid	stock_relid = InvalidOid;
@@ -45,6 +46,7 @@ static uint32 generation = 0;
 static void
 namespace_changed(Datum arg, int cacheid, uint32 hashvalue)
 {
+	invalidations++;
 	valid = false;
 }
 
@@ -52,7 +54,10 @@ static void
 relation_changed(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == stock_relid)
+	{
+		invalidations++;
 		valid = false;
+	}
 }
 
 /*
@@ -103,6 +108,7 @@ static void
 refresh(void)
 {
 	char	   *name = NULL;
+	uint64		seen = invalidations;
 
 	if (!callbacks_registered)
 	{
@@ -111,8 +117,6 @@ refresh(void)
 		callbacks_registered = true;
 	}
 
-	/* an invalidation that arrives while we look makes us look again */
-	valid = true;
 	stock_relid = find_stock_table();
 	schema_oid = OidIsValid(stock_relid) ? get_rel_namespace(stock_relid) : InvalidOid;
 	if (OidIsValid(schema_oid))
@@ -120,7 +124,6 @@ refresh(void)
 	if (name == NULL)
 	{
 		/* not installed: nothing to keep, look again next time */
-		valid = false;
 		schema_oid = InvalidOid;
 		name = DEFAULT_SCHEMA;
 	}
@@ -129,6 +132,12 @@ refresh(void)
 		namestrcpy(&schema_name, name);
 		generation++;
 	}
+
+	/*
+	 * Kept only if nothing changed while we looked (the lookups take locks,
+	 * which process invalidations), and never after an error in between.
+	 */
+	valid = OidIsValid(schema_oid) && invalidations == seen;
 }
 
 Oid

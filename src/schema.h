@@ -37,9 +37,10 @@ extern uint32 inv_schema_generation(void);
 
 /*
  * sql, with every table named "inventory.x" named in the actual schema
- * instead (quoted as needed, and escaped inside a string literal).  sql
- * itself when the schema is "inventory"; otherwise a string palloc'd in
- * the current memory context.
+ * instead (quoted as needed).  A name inside a string literal is left
+ * alone ('inventory.default_ttl' is a setting): a statement must not name
+ * a table in one ('inventory.x'::regclass).  sql itself when the schema is
+ * "inventory"; otherwise a string palloc'd in the current memory context.
  */
 extern const char *inv_schema_sql(const char *sql);
 

@@ -517,25 +517,19 @@ SELECT volatility_is(:'extschema', 'inv_outbox_ack', ARRAY['text', 'bigint'], 'v
 SELECT volatility_is(:'extschema', 'inv_set_sku_limit', ARRAY['text', 'bigint', 'interval'], 'volatile');
 
 -- every function of the extension pins search_path (a SECURITY DEFINER
--- function without it can be hijacked through the caller's search_path):
--- the C functions name every table with its schema, and the SQL function
--- inv_verify names them through the tables' schema, with pg_catalog first
--- (implicitly) and pg_temp last; but inventory.lock_sales, which every
--- commit calls: a C function that looks nothing up by name, closed to
--- PUBLIC, and not SECURITY DEFINER, where a SET would cost each commit a
--- save and restore of the setting
+-- function without it can be hijacked through the caller's search_path);
+-- but inventory.lock_sales, which every commit calls: a C function that
+-- looks nothing up by name, closed to PUBLIC, and not SECURITY DEFINER,
+-- where a SET would cost each commit a save and restore of the setting
 SELECT is_empty(
 	$$SELECT p.oid::regprocedure::text, p.proconfig
 		FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
 	   WHERE d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
 		 AND d.refclassid = 'pg_extension'::regclass
 		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'inventory')
-		 AND p.proconfig IS DISTINCT FROM
-			 CASE WHEN p.prolang = (SELECT l.oid FROM pg_language l WHERE l.lanname = 'sql')
-				  THEN ARRAY['search_path=inventory, pg_temp']
-				  ELSE ARRAY['search_path=pg_catalog, pg_temp'] END
+		 AND p.proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, pg_temp']
 		 AND p.oid <> 'inventory.lock_sales(text[])'::regprocedure$$,
-	'every function of the extension pins search_path: pg_catalog, pg_temp in C; the tables'' schema, pg_temp in SQL');
+	'every function of the extension has SET search_path = pg_catalog, pg_temp');
 
 -- ---------------------------------------------------------------------
 -- where the extension's objects live
