@@ -159,12 +159,13 @@ COMMENT ON FUNCTION @extschema@.inv_purge(integer) IS 'purge up to max_rows fini
 -- named with the tables' schema, as in inventory--0.1.0.sql
 DO $verify$
 BEGIN
-	EXECUTE pg_catalog.replace($def$
+	EXECUTE pg_catalog.format($def$
 CREATE OR REPLACE FUNCTION @extschema@.inv_verify()
 RETURNS TABLE (sku text, problem text, expected bigint, actual bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$
+AS %L
+$def$, pg_catalog.replace($body$
 	WITH purged AS (
 		-- events older than this may be gone; check only younger ones
 		SELECT coalesce(max(p.events_before), '-infinity') AS before
@@ -239,8 +240,7 @@ AS $$
 						WHERE o.aggregatetype = 'reservation'
 						  AND o.aggregateid = r.id::text
 						  AND o.type = 'reservation.' || r.state)
-$$
-$def$, 'inventory.', pg_catalog.quote_ident(pg_catalog.current_schema()) || '.');
+$body$, 'inventory.', pg_catalog.quote_ident(pg_catalog.current_schema()) || '.'));
 END
 $verify$;
 

@@ -14,11 +14,12 @@
  * next to the functions: CREATE SCHEMA s; CREATE EXTENSION inventory
  * SCHEMA s.  That schema must be one made for the extension: not public (a
  * plain CREATE EXTENSION fails there with 42P06, as it always did, and
- * says what to do), nothing in it, and nothing granted on it yet.  The
- * grants below would otherwise be recorded, with whatever the schema had,
- * as the extension's initial privileges, which pg_dump leaves out of a
- * dump.  pg_dump restores the shop's schemas first, then the extension
- * WITH SCHEMA s into s still empty, so a restore makes the same choice.
+ * says what to do), and nothing granted on it yet but the extension's own
+ * grants of an earlier install.  The grants below would otherwise be
+ * recorded, with whatever the schema had, as the extension's initial
+ * privileges, which pg_dump leaves out of a dump.  pg_dump restores the
+ * shop's schemas first, then the extension WITH SCHEMA s, and the grants
+ * on s last, so a restore makes the same choice.
  *
  * The scripts name the tables through search_path, which holds the tables'
  * schema alone (pg_catalog is searched first, pg_temp last); the update
@@ -52,24 +53,16 @@ BEGIN
 						   'unless it is installed in a schema made for it: then they go there.',
 				  HINT = hint;
 	END IF;
-	-- everything made in a schema depends on it (but this extension)
-	IF EXISTS (SELECT FROM pg_catalog.pg_depend d
-				WHERE d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
-				  AND d.refobjid = s.oid
-				  AND NOT (d.classid = 'pg_catalog.pg_extension'::pg_catalog.regclass
-						   AND d.objid = ext.oid)) THEN
-		RAISE EXCEPTION 'schema "%" is not empty', s.nspname
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-				  DETAIL = 'A schema named inventory exists, so the extension''s tables go into the schema it is '
-						   'installed in, which must be one made for it, with nothing in it.',
-				  HINT = hint;
-	END IF;
-	IF s.nspacl IS DISTINCT FROM NULL
-	   AND s.nspacl <> pg_catalog.acldefault('n', s.nspowner) THEN
+	-- grants but the owner's own and the extension's (an earlier install's)
+	IF EXISTS (SELECT FROM pg_catalog.aclexplode(s.nspacl) a
+				WHERE a.grantee <> s.nspowner
+				  AND NOT (a.privilege_type = 'USAGE' AND NOT a.is_grantable
+						   AND a.grantee IN (SELECT r.oid FROM pg_catalog.pg_roles r
+											  WHERE r.rolname IN ('inventory_owner', 'pg_monitor')))) THEN
 		RAISE EXCEPTION 'schema "%" has privileges granted on it', s.nspname
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  DETAIL = 'The extension''s grants on the schema of its tables are recorded as its initial privileges, '
-						   'and pg_dump would leave the grants made before them out of a dump.',
+						   'with the schema''s others, and pg_dump would leave those out of a dump.',
 				  HINT = 'Revoke them, create the extension, then grant them again.';
 	END IF;
 	PERFORM pg_catalog.set_config('search_path',
@@ -280,12 +273,13 @@ COMMENT ON FUNCTION @extschema@.inv_sweep(integer) IS 'expire up to max_holds ov
  */
 DO $verify$
 BEGIN
-	EXECUTE pg_catalog.replace($def$
+	EXECUTE pg_catalog.format($def$
 CREATE FUNCTION @extschema@.inv_verify()
 RETURNS TABLE (sku text, problem text, expected bigint, actual bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$
+AS %L
+$def$, pg_catalog.replace($body$
 	WITH held AS (
 		SELECT l.sku, sum(l.qty)::bigint AS qty
 		  FROM inventory.reservation_line l
@@ -346,8 +340,7 @@ AS $$
 						WHERE o.aggregatetype = 'reservation'
 						  AND o.aggregateid = r.id::text
 						  AND o.type = 'reservation.' || r.state)
-$$
-$def$, 'inventory.', pg_catalog.quote_ident(pg_catalog.current_schema()) || '.');
+$body$, 'inventory.', pg_catalog.quote_ident(pg_catalog.current_schema()) || '.'));
 END
 $verify$;
 COMMENT ON FUNCTION @extschema@.inv_verify() IS 'rows that break an invariant of the stock, the holds or the outbox; none when all is well';

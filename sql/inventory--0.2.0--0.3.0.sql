@@ -167,12 +167,13 @@ UPDATE outbox
 -- named with the tables' schema, as in inventory--0.1.0.sql
 DO $verify$
 BEGIN
-	EXECUTE pg_catalog.replace($def$
+	EXECUTE pg_catalog.format($def$
 CREATE OR REPLACE FUNCTION @extschema@.inv_verify()
 RETURNS TABLE (sku text, problem text, expected bigint, actual bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$
+AS %L
+$def$, pg_catalog.replace($body$
 	WITH purged AS (
 		-- events older than this may be gone; check only younger ones
 		SELECT coalesce(max(p.events_before), '-infinity') AS before
@@ -260,7 +261,6 @@ AS $$
 	  FROM inventory.reservation r
 	 WHERE EXISTS (SELECT 1 FROM generate_series(2, pg_catalog.cardinality(r.skus)) AS i
 				    WHERE r.skus[i - 1] COLLATE "C" >= r.skus[i] COLLATE "C")
-$$
-$def$, 'inventory.', pg_catalog.quote_ident(pg_catalog.current_schema()) || '.');
+$body$, 'inventory.', pg_catalog.quote_ident(pg_catalog.current_schema()) || '.'));
 END
 $verify$;

@@ -91,12 +91,13 @@ REVOKE ALL ON FUNCTION @extschema@.inv_set_sku_limit(text, bigint, interval) FRO
 -- named with the tables' schema, as in inventory--0.1.0.sql
 DO $verify$
 BEGIN
-	EXECUTE pg_catalog.replace($def$
+	EXECUTE pg_catalog.format($def$
 CREATE OR REPLACE FUNCTION @extschema@.inv_verify()
 RETURNS TABLE (sku text, problem text, expected bigint, actual bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$
+AS %L
+$def$, pg_catalog.replace($body$
 	WITH purged AS (
 		-- events older than this may be gone; check only younger ones
 		SELECT coalesce(max(p.events_before), '-infinity') AS before
@@ -189,8 +190,7 @@ AS $$
 	SELECT l.sku, 'limit of an unknown SKU', 0, l.max_units_per_owner
 	  FROM inventory.sku_limit l
 	 WHERE NOT EXISTS (SELECT 1 FROM inventory.stock s WHERE s.sku = l.sku)
-$$
-$def$, 'inventory.', pg_catalog.quote_ident(pg_catalog.current_schema()) || '.');
+$body$, 'inventory.', pg_catalog.quote_ident(pg_catalog.current_schema()) || '.'));
 END
 $verify$;
 

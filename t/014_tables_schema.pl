@@ -40,7 +40,14 @@ is(sql('shop', q{SELECT available FROM inv_stock('T-1')}), '5', 'its units are b
 is(sql('shop', q{SELECT count(*) FROM shop_stock.outbox WHERE type = 'reservation.expired'}),
 	'1', 'with its event');
 
-# a hold in force and a committed one, to carry over
+# a hold in force and a committed one, to carry over; a grant on the
+# schema made after the install, and a collation there, which pg_dump
+# restores before the extension
+$node->safe_psql('shop', q{
+CREATE ROLE shop_app;
+GRANT USAGE ON SCHEMA shop_stock TO shop_app;
+CREATE COLLATION shop_stock.shop_c FROM "C";
+});
 my $held = sql('shop', q{SELECT inv_reserve('T-1', 1, ttl => '1 h')});
 sql('shop', q{SELECT inv_commit(inv_reserve('T-1', 1))});
 
@@ -57,6 +64,10 @@ is(sql('restored', q{SELECT item || ' ' || shelf FROM inventory.stock}),
 is(sql('restored', q{SELECT on_hand || ' ' || reserved || ' ' || available FROM inv_stock('T-1')}),
 	'4 1 3', 'stock, holds and sales are restored');
 is(sql('restored', q{SELECT count(*) FROM inv_verify()}), '0', 'inv_verify() is clean');
+is(sql('restored', q{SELECT has_schema_privilege('shop_app', 'shop_stock', 'USAGE')}),
+	't', 'the shop\'s grant on the schema is restored');
+is(sql('restored', q{SELECT count(*) FROM pg_collation WHERE collname = 'shop_c'}),
+	'1', 'and its collation there');
 is(sql('restored', qq{SELECT inv_commit('$held')}), 't', 'a hold in force can be committed');
 is(sql('restored', q{SELECT on_hand || ' ' || reserved FROM inv_stock('T-1')}),
 	'3 0', 'and is sold');
