@@ -3,24 +3,13 @@
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
 \echo Use "ALTER EXTENSION inventory UPDATE TO '0.4.0'" to load this file. \quit
 
--- search_path: the tables' schema (inventory--0.1.0.sql)
-DO $schema$
-DECLARE
-	tables		name;
-BEGIN
-	SELECT n.nspname INTO tables
-	  FROM pg_catalog.pg_extension e
-	  JOIN pg_catalog.pg_class c ON c.oid = ANY (e.extconfig) AND c.relname = 'stock'
-	  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-	 WHERE e.extname = 'inventory';
-	IF tables IS NULL THEN
-		RAISE EXCEPTION 'the inventory extension''s table "stock" is missing'
-			USING ERRCODE = 'object_not_in_prerequisite_state';
-	END IF;
-	PERFORM pg_catalog.set_config('search_path',
-								  pg_catalog.format('%I, pg_temp', tables), true);
-END
-$schema$;
+-- search_path: the tables' schema (inventory--0.1.0.sql); without the
+-- table stock, format() fails on the NULL rather than leave it unset
+SELECT pg_catalog.set_config('search_path', pg_catalog.format('%I, pg_temp',
+	(SELECT n.nspname FROM pg_catalog.pg_extension e
+	   JOIN pg_catalog.pg_class c ON c.oid = ANY (e.extconfig) AND c.relname = 'stock'
+	   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+	  WHERE e.extname = 'inventory')), true);
 
 /*
  * A DBA bounds what one owner may hold (src/limits.c): units of a SKU in
