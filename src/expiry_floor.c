@@ -222,7 +222,7 @@ expiry_floor_refresh(void)
 	by_expiry = inv_open_named("reservation_held_expires_at_idx", true, AccessShareLock);
 	if (floor_source_usable(holds, by_expiry, &state_att, &expires_att))
 	{
-		/* a recomputation begins, unless the slot went to another database */
+		/* a recomputation begins; it counts if the slot is still ours at its end */
 		SpinLockAcquire(&slot->floor_mutex);
 		gen = ++slot->floor_gen;
 		slot->floor_lowest = DT_NOEND;

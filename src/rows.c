@@ -35,7 +35,6 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
