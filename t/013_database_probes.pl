@@ -93,7 +93,6 @@ BEGIN
 		seen := seen || coalesce(cur, '{}');
 		n := n + 1;
 		EXIT WHEN (SELECT stop FROM probe_stop) OR clock_timestamp() > deadline;
-		PERFORM pg_sleep(0.001);
 	END LOOP;
 	INSERT INTO probe_samples
 		SELECT n, most_empty, most_probe, count(DISTINCT d) FROM unnest(seen) d;
